@@ -1,0 +1,1 @@
+"""Kaldi data directories, datasets over feature dumps, and batch samplers."""

@@ -1,0 +1,1 @@
+"""Greedy CTC and batched joint CTC/attention beam search."""

@@ -1,0 +1,1 @@
+"""Audio reading, fbank, F0 and pitch features, CMVN: the same code at dump and inference time."""

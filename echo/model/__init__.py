@@ -1,0 +1,1 @@
+"""The Echo model: pitch-aware rotary transformer encoder-decoder with a CTC head."""

@@ -1,0 +1,1 @@
+"""Figures: rotary similarity maps, learning curves, spectrograms with F0."""

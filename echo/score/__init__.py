@@ -1,0 +1,1 @@
+"""WER/CER with jiwer, sclite-style reports, RESULTS.md."""

@@ -1,0 +1,1 @@
+"""Offline synthetic speech with espeak-ng (through espeakng-loader) for the synthetic recipes."""

@@ -1,0 +1,1 @@
+"""Token lists: word, char and sentencepiece BPE units."""

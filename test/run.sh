@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The echo test suite. Installs tools/venv first when it is missing; extra arguments go to pytest.
+#   test/run.sh                      # everything (CI runs exactly this)
+#   test/run.sh -k datadir -x        # a subset
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ ! -x "$root/tools/venv/bin/python" ] || [ ! -f "$root/tools/venv/.echo-installed" ]; then
+  "$root/tools/install.sh"
+fi
+cd "$root"
+exec "$root/tools/venv/bin/python" -m pytest test "$@"
