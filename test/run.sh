@@ -4,8 +4,7 @@
 #   test/run.sh -k datadir -x        # a subset
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ ! -x "$root/tools/venv/bin/python" ] || [ ! -f "$root/tools/venv/.echo-installed" ]; then
-  "$root/tools/install.sh"
-fi
+# Idempotent and quick when tools/venv is up to date; installs it on a fresh clone.
+"$root/tools/install.sh" >&2
 cd "$root"
 exec "$root/tools/venv/bin/python" -m pytest test "$@"
