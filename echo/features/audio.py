@@ -1,0 +1,105 @@
+"""Read one wav.scp entry into a float32 mono waveform at the recipe's sample rate.
+
+An entry is the rest of a wav.scp line after the utt/recording id (Kaldi):
+    /path/to/file.flac                       a file that soundfile reads (wav, flac, ogg, ...)
+    cat /path/a.wav |                        a pipe: the command runs under bash, WAV bytes on stdout
+Segments (Kaldi `segments`: reco start end, seconds) cut the recording before resampling; end=-1 or
+None means "to the end of the file"; a file is read only over the segment, a pipe is run once per
+segment and cut. Resampling uses soxr (HQ), after cutting, so segment boundaries are sample-exact.
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from echo.features.config import FeatureError
+
+# A segment may end past the end of the file by at most this much (one 25 ms analysis window);
+# further is an error rather than a silently shorter utterance. (Kaldi's extract-segments allows 0.5 s.)
+SEGMENT_OVERSHOOT_S = 0.025
+
+
+class AudioError(FeatureError):
+    """Unreadable, corrupt, empty, non-finite or mis-segmented audio."""
+
+
+def is_pipe(entry: str) -> bool:
+    return entry.rstrip().endswith("|")
+
+
+def _where(entry: str, utt_id: str | None) -> str:
+    return f"utt {utt_id} ({entry.strip()})" if utt_id else entry.strip()
+
+
+def _run_pipe(entry: str, utt_id: str | None) -> bytes:
+    cmd = entry.rstrip()[:-1].strip()
+    if not cmd:
+        raise AudioError(f"{_where(entry, utt_id)}: empty pipe command")
+    # pipefail: a failing command early in the pipeline must not hide behind a succeeding `cat`.
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip()[-500:]
+        raise AudioError(f"{_where(entry, utt_id)}: pipe command exited with status {proc.returncode}"
+                         + (f": {tail}" if tail else ""))
+    if not proc.stdout:
+        raise AudioError(f"{_where(entry, utt_id)}: pipe command wrote no audio")
+    return proc.stdout
+
+
+def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | None = None,
+               channel: int = 0, utt_id: str | None = None) -> np.ndarray:
+    """One wav.scp entry (optionally a [start, end) segment in seconds) → (N,) float32 at sample_rate.
+
+    Raises AudioError naming utt_id and the entry for: unreadable or corrupt audio, a pipe exiting
+    non-zero, a channel that does not exist, a segment outside the file, NaN/Inf samples, no samples.
+    Only the segment is read from a seekable file, so many segments of a long recording stay cheap.
+    """
+    where = _where(entry, utt_id)
+    source = io.BytesIO(_run_pipe(entry, utt_id)) if is_pipe(entry) else entry.strip()
+    try:
+        with sf.SoundFile(source) as f:
+            rate, total, channels = f.samplerate, f.frames, f.channels
+            if total == 0:
+                raise AudioError(f"{where}: audio is empty (0 samples)")
+            first, last = _segment_samples(start, end, rate, total, where)
+            if not 0 <= channel < channels:
+                raise AudioError(f"{where}: channel {channel} requested but the audio has {channels}")
+            if first:
+                f.seek(first)
+            data = f.read(last - first, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as e:
+        raise AudioError(f"{where}: cannot read audio: {e}") from e
+    wave = data[:, channel]
+    if wave.size == 0:
+        raise AudioError(f"{where}: audio is empty (0 samples)")
+    if not np.all(np.isfinite(wave)):
+        bad = int(np.count_nonzero(~np.isfinite(wave)))
+        raise AudioError(f"{where}: audio has {bad} NaN/Inf samples")
+    if rate != sample_rate:
+        wave = soxr.resample(wave, rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _segment_samples(start: float, end: float | None, rate: int, total: int, where: str) -> tuple[int, int]:
+    """Segment [start, end) seconds → [first, last) sample indices, checked against the file length."""
+    if end is not None and end < 0:   # Kaldi: end=-1 means to the end of the recording
+        end = None
+    if start == 0 and end is None:
+        return 0, total
+    duration = total / rate
+    if start < 0:
+        raise AudioError(f"{where}: segment start {start} s is negative")
+    if end is not None and end <= start:
+        raise AudioError(f"{where}: segment end {end} s is not after start {start} s")
+    if start >= duration:
+        raise AudioError(f"{where}: segment start {start} s is beyond the file end ({duration:.3f} s)")
+    if end is not None and end > duration + SEGMENT_OVERSHOOT_S:
+        raise AudioError(f"{where}: segment end {end} s is beyond the file end ({duration:.3f} s)")
+    first = int(round(start * rate))
+    last = total if end is None else min(total, int(round(end * rate)))
+    return first, last

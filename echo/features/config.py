@@ -1,0 +1,93 @@
+"""Feature configuration: one dataclass, read from and written to YAML (conf/fbank.yaml).
+
+The same config is copied into every dump dir (dump/<set>/conf/feats.yaml) and into every experiment
+(exp/<tag>/feats.yaml), so inference computes exactly the features the model was trained on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+# Pitch extractors we ship. Kaldi's pitch tracker is not offered: kaldi-native-fbank (1.22) has no
+# pitch extractor (only fbank/mfcc/stft/whisper features), and we do not reimplement it by hand.
+F0_METHODS = ("dio", "harvest")
+
+
+class FeatureError(ValueError):
+    """A bad feature input or config; the message names the utterance or file when known."""
+
+
+@dataclass
+class FeatureConfig:
+    sample_rate: int = 16000        # every input is resampled to this rate (Hz)
+    n_mels: int = 80                # log-mel fbank bins
+    frame_length_ms: float = 25.0   # analysis window
+    frame_shift_ms: float = 10.0    # hop; also the F0 frame period
+    dither: float = 0.0             # 0 keeps features reproducible (Kaldi's default is 1.0)
+    f0_method: str = "dio"          # one of F0_METHODS
+    f0_floor: float = 60.0          # Hz, lowest F0 searched
+    f0_ceil: float = 500.0          # Hz, highest F0 searched
+    append_pitch: bool = False      # append 3 Kaldi-style pitch features to fbank (n_mels + 3 dims)
+
+    def __post_init__(self):
+        if self.f0_method not in F0_METHODS:
+            raise FeatureError(
+                f"f0_method {self.f0_method!r} is not available; valid methods: {', '.join(F0_METHODS)}"
+                + (" (Kaldi pitch is not provided by kaldi-native-fbank)" if self.f0_method == "kaldi" else ""))
+        if self.sample_rate <= 0 or self.n_mels <= 0:
+            raise FeatureError(f"sample_rate and n_mels must be positive, got {self.sample_rate}, {self.n_mels}")
+        if not 0 < self.frame_shift_ms <= self.frame_length_ms:
+            raise FeatureError(f"need 0 < frame_shift_ms <= frame_length_ms, got "
+                               f"{self.frame_shift_ms}, {self.frame_length_ms}")
+        if self.window_shift < 1:
+            raise FeatureError(f"frame_shift_ms={self.frame_shift_ms} is under one sample at {self.sample_rate} Hz")
+        if not 0 < self.f0_floor < self.f0_ceil:
+            raise FeatureError(f"need 0 < f0_floor < f0_ceil, got {self.f0_floor}, {self.f0_ceil}")
+        if self.f0_ceil >= self.sample_rate / 2:
+            raise FeatureError(f"f0_ceil={self.f0_ceil} must be below the Nyquist rate {self.sample_rate / 2}")
+
+    # Window sizes in samples, rounded down exactly as Kaldi does (static_cast<int32>).
+    @property
+    def window_size(self) -> int:
+        return int(self.sample_rate * 0.001 * self.frame_length_ms)
+
+    @property
+    def window_shift(self) -> int:
+        return int(self.sample_rate * 0.001 * self.frame_shift_ms)
+
+    @property
+    def feats_dim(self) -> int:
+        return self.n_mels + (3 if self.append_pitch else 0)
+
+    @classmethod
+    def from_yaml(cls, path) -> "FeatureConfig":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise FeatureError(f"{path}: cannot read feature config: {e}") from e
+        if not isinstance(raw, dict):
+            raise FeatureError(f"{path}: feature config must be a mapping of option: value")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise FeatureError(f"{path}: unknown feature option(s) {', '.join(unknown)}; "
+                               f"valid: {', '.join(sorted(names))}")
+        try:
+            return cls(**raw)
+        except (TypeError, ValueError) as e:
+            raise FeatureError(f"{path}: {e}") from e
+
+    def to_yaml(self, path) -> None:
+        """Write atomically (temp file + rename) so a killed job never leaves half a config."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yaml.safe_dump(dataclasses.asdict(self), f, sort_keys=False)
+        os.replace(tmp, path)
