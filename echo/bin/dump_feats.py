@@ -17,6 +17,7 @@ feats.scp is complete, one without is not.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", required=True, help="feature config YAML (echo.features.config.FeatureConfig)")
     p.add_argument("--nj", type=int, default=1, help="parallel jobs (through utils/run.py)")
     p.add_argument("--max-jobs", type=int, default=None, help="at most this many jobs at once (utils/run.py)")
+    p.add_argument("--cmd", default=None,
+                   help='job runner with the run.pl interface (default: utils/run.py of this repository), '
+                        'e.g. "utils/run.py --backend slurm"')
     p.add_argument("--skip-bad", type=str2bool, default=False,
                    help="true: drop bad utterances (listed in OUT/bad_utts) and succeed; false: fail listing them")
     p.add_argument("--write-utt2dur", action="store_true", help="also write utt2dur (seconds, after segmenting)")
@@ -128,7 +132,7 @@ def run_parallel(data_dir: Path, out_dir: Path, conf_path: Path, nj: int, args) 
         return nj
     parts = split_data(data_dir, nj, per_utt=True)
     part_pattern = str(parts[0].parent / "JOB")
-    cmd = [sys.executable, str(REPO_ROOT / "utils" / "run.py")]
+    cmd = shlex.split(args.cmd) if args.cmd else [sys.executable, str(REPO_ROOT / "utils" / "run.py")]
     if args.max_jobs:
         cmd += ["--max-jobs", str(args.max_jobs)]
     cmd += [f"JOB=1:{nj}", str(out_dir / "log" / "dump_feats.JOB.log"),

@@ -70,7 +70,7 @@ run_args=("$@")
 exp=exp/$tag
 token_dir=data/token_list/${token_type}
 [ "$token_type" = bpe ] && token_dir=data/token_list/${bpe_type}${nbpe}
-job_cmd=(python "$ECHO_ROOT/utils/run.py" --backend "$cmd_backend")
+job_cmd="utils/run.py --backend $cmd_backend"   # the run.pl-style job runner of stages 1 and 4
 
 need() {  # need FILE "stage that writes it"
   if [ ! -e "$1" ]; then
@@ -109,10 +109,10 @@ PY
   for s in $all_sets; do
     need "data/$s/wav.scp" "stage 0"
     python -m echo.bin.dump_feats --data "data/$s" --out "dump/$s" --conf dump/conf/feats.yaml \
-      --nj "$(min "$nj" "$(wc -l < "data/$s/wav.scp")")" --skip-bad "$skip_bad" --cmd "${job_cmd[*]}"
+      --nj "$(min "$nj" "$(wc -l < "data/$s/wav.scp")")" --skip-bad "$skip_bad" --cmd "$job_cmd"
   done
   if ! "$skip_train"; then
-    python -m echo.bin.compute_cmvn --feats "dump/$train_set/feats.scp" --out "dump/$train_set/cmvn.npz"
+    python -m echo.bin.compute_cmvn --dump "dump/$train_set" --out "dump/$train_set/cmvn.npz"
   fi
   log "Stage 1 done in $((SECONDS - start)) s"
 fi
@@ -157,7 +157,7 @@ if ! "$skip_eval" && stage_on 4; then
     need "dump/$s/feats.scp" "stage 1"
     # shellcheck disable=SC2086
     python -m echo.bin.decode --model "$exp/$inference_model" --data "dump/$s" --out "$exp/decode_$s" \
-      --config "$decode_config" --nj "$(min "$inference_nj" "$(wc -l < "dump/$s/feats.scp")")" --cmd "${job_cmd[*]}" $decode_args
+      --config "$decode_config" --nj "$(min "$inference_nj" "$(wc -l < "dump/$s/feats.scp")")" --cmd "$job_cmd" $decode_args
   done
   log "Stage 4 done in $((SECONDS - start)) s"
 fi

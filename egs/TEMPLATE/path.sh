@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by every recipe script: puts echo's venv and utils/ on PATH, installing the venv first.
 # (egs/<corpus>/path.sh is a link to this file.)
-ECHO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ECHO_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)   # links resolved: recipes may live elsewhere
 export ECHO_ROOT
 # Idempotent and quick when tools/venv is up to date; installs it on a fresh clone.
 "$ECHO_ROOT/tools/install.sh" > /dev/null
