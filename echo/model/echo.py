@@ -1,0 +1,210 @@
+"""The Echo model: pitch-aware rotary transformer encoder, attention decoder and CTC head, trained with
+loss = ctc_weight·CTC + (1 − ctc_weight)·CE(label smoothing). Token conventions: <blank> = 0, <unk> = 1,
+<sos/eos> = vocab_size − 1; token tensors are padded with −1.
+
+Defaults are the project's small CPU model: d_model 144, 4 heads of 36 (18 rotary pairs), 6 encoder and
+2 decoder layers, ff 576, ×4 subsampling with 64 conv channels: 2.4 M parameters with 32 tokens. A
+training step (forward + backward) on 16 utterances of 1.5–2.5 s takes about 0.22 s with 2 CPU threads
+(test/bench/bench_model.py), so connected digits are learnt in minutes; d_model 192 costs ~1.4× and 256
+~2.3× that. Narrower convs than ESPnet's (64 instead of d_model channels): with 144 channels the
+subsampling alone doubles the step time. Head dimension 36 leaves 18 rotary pairs per head. Every pitch
+switch defaults to off, so the default model is the plain rotary baseline of the ablations; recipes
+switch pitch on in their config.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from echo.model.ctc import CTC
+from echo.model.decoder import Decoder
+from echo.model.encoder import Encoder
+from echo.model.gates import GATE_TYPES
+from echo.model.rotary import FREQ_FAMILIES, RADIUS_MODES, RADIUS_ON, THETA_MODES
+from echo.model.subsampling import LAYERS as SUBSAMPLING_LAYERS
+
+IGNORE_ID = -1
+DEFAULT_THETA0 = {"standard": 10000.0, "mel": 220.0}
+
+
+@dataclass
+class EchoConfig:
+    idim: int = 80                    # feature dimension (80 fbank, 83 with Kaldi pitch features)
+    vocab_size: int = 32              # including <blank>=0, <unk>=1 and <sos/eos>=vocab_size−1
+    d_model: int = 144
+    n_heads: int = 4
+    enc_layers: int = 6
+    dec_layers: int = 2
+    ff_dim: int = 576
+    dropout: float = 0.1
+    subsampling: int = 4              # 2, 4, 6 or 8 (time); 2 keeps frames for fast short words
+    conv_channels: int = 64           # channels of the subsampling convs (0: d_model, as in ESPnet)
+    # pitch switches (DESIGN §5); all off = an ordinary rotary transformer
+    freqs: str = "standard"           # standard | mel
+    theta0: float | None = None       # None: 10000 for standard, 220 for mel (then ω_{K−1} = 8 rad/frame)
+    theta_mode: str = "none"          # none | utterance | frame
+    theta_gain: float = 1.0           # g in θ(F) = θ0·(1 + g·F/220 Hz), i.e. θ0 + s·F with s = g·θ0/220
+    max_omega: float | None = None    # cap on ω_k (math.pi: no pair turns more than half a circle a frame)
+    radius_mode: str = "unit"         # unit | f0 | logf0
+    radius_on: str = "qk"             # qk | k
+    pitch_bias: bool = False          # B_ij = −λ_h·|ẑ_i − ẑ_j| on voiced pairs
+    gate: str = "none"                # none | scalar | f0 (on the encoder's MLP branch)
+    # decoder
+    decoder_theta: float = 10000.0    # its ordinary rotary
+    rope_in_cross: bool = False
+    # loss
+    ctc_weight: float = 0.3
+    lsm_weight: float = 0.1
+
+    def __post_init__(self):
+        for name, choices in (("freqs", FREQ_FAMILIES), ("theta_mode", THETA_MODES),
+                              ("radius_mode", RADIUS_MODES), ("radius_on", RADIUS_ON), ("gate", GATE_TYPES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"EchoConfig.{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.subsampling not in SUBSAMPLING_LAYERS:
+            raise ValueError(f"EchoConfig.subsampling must be one of {sorted(SUBSAMPLING_LAYERS)}, "
+                             f"got {self.subsampling}")
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"EchoConfig: d_model {self.d_model} / n_heads {self.n_heads} must be an even "
+                             "integer (rotary turns pairs of channels)")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"EchoConfig.ctc_weight must be in [0, 1], got {self.ctc_weight}")
+        if self.vocab_size < 3:
+            raise ValueError(f"EchoConfig.vocab_size must be ≥ 3 (<blank>, <unk>, <sos/eos>), got {self.vocab_size}")
+        if self.theta0 is None:
+            self.theta0 = DEFAULT_THETA0[self.freqs]
+
+    @property
+    def pitch_switches(self) -> dict:
+        return {"theta_mode": self.theta_mode, "radius_mode": self.radius_mode,
+                "pitch_bias": self.pitch_bias, "gate": self.gate}
+
+
+class EchoModel(nn.Module):
+    def __init__(self, cfg: EchoConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.vocab_size = cfg.vocab_size
+        self.blank, self.unk, self.sos, self.eos, self.ignore_id = 0, 1, cfg.vocab_size - 1, cfg.vocab_size - 1, IGNORE_ID
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg.vocab_size, cfg.d_model, cfg.n_heads, cfg.dec_layers, cfg.ff_dim, cfg.dropout,
+                               cfg.decoder_theta, cfg.rope_in_cross)
+        self.ctc = CTC(cfg.d_model, cfg.vocab_size, self.blank)
+
+    # ---- the pieces decoding uses -------------------------------------------------------------------
+    def encode(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """feats (B, T, D), feat_lens (B,), f0 (B, T) Hz (0 = unvoiced) -> enc (B, T', d), enc_lens (B,).
+        Needs no transcript: the pitch comes from the audio's own frames."""
+        return self.encoder(feats, feat_lens, f0)
+
+    def ctc_log_probs(self, enc: Tensor) -> Tensor:
+        """enc (B, T', d) -> (B, T', V) float32."""
+        return self.ctc.log_probs(enc)
+
+    # ---- training -----------------------------------------------------------------------------------
+    def add_sos_eos(self, ys: Tensor, y_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """ys (B, L) padded −1 -> decoder input [<sos> y] padded with <eos>, target [y <eos>] padded −1."""
+        B, L = ys.shape
+        valid = torch.arange(L, device=ys.device)[None, :] < y_lens[:, None]
+        body = torch.where(valid, ys, torch.full_like(ys, self.eos))
+        ys_in = torch.cat([torch.full_like(ys[:, :1], self.sos), body], dim=1)
+        ys_out = torch.cat([torch.where(valid, ys, torch.full_like(ys, IGNORE_ID)),
+                            torch.full_like(ys[:, :1], IGNORE_ID)], dim=1)
+        ys_out[torch.arange(B, device=ys.device), y_lens] = self.eos
+        return ys_in, ys_out
+
+    def check_tokens(self, ys: Tensor, y_lens: Tensor):
+        if ys.dim() != 2 or y_lens.shape != ys.shape[:1] or (y_lens.numel() and int(y_lens.max()) > ys.shape[1]):
+            raise ValueError(f"ys must be (B, L) with y_lens (B,) ≤ L, got {tuple(ys.shape)} and {y_lens.tolist()}")
+        valid = torch.arange(ys.shape[1], device=ys.device)[None, :] < y_lens[:, None]
+        bad = valid & ((ys < 0) | (ys >= self.eos))
+        if bad.any():
+            rows = bad.any(1).nonzero().flatten().tolist()
+            raise ValueError(f"utterances {rows} of the batch have token ids outside [0, {self.eos}) "
+                             f"(vocab_size {self.vocab_size}, <sos/eos> = {self.eos})")
+
+    def forward(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None, ys: Tensor,
+                y_lens: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """Hybrid CTC/attention loss (sum over each utterance, mean over the batch) and its parts.
+
+        stats: loss, loss_ctc, loss_att, acc (teacher-forced next-token accuracy: a training metric,
+        never a WER), ctc_infeasible (utterances whose CTC loss was dropped).
+        """
+        self.check_tokens(ys, y_lens)
+        enc, enc_lens = self.encode(feats, feat_lens, f0)
+        w = self.cfg.ctc_weight
+        loss_ctc = loss_att = enc.new_zeros((), dtype=torch.float32)
+        infeasible, acc = 0, math.nan
+        if w > 0:
+            loss_ctc, infeasible = self.ctc(enc, enc_lens, ys, y_lens)
+        if w < 1:
+            ys_in, ys_out = self.add_sos_eos(ys, y_lens)
+            logits = self.decoder(ys_in, enc, enc_lens).float()
+            loss_att = F.cross_entropy(logits.transpose(1, 2), ys_out, ignore_index=IGNORE_ID,
+                                       label_smoothing=self.cfg.lsm_weight, reduction="sum") / ys.shape[0]
+            with torch.no_grad():
+                target = ys_out != IGNORE_ID
+                acc = float(((logits.argmax(-1) == ys_out) & target).sum() / target.sum().clamp_min(1))
+        loss = w * loss_ctc + (1 - w) * loss_att
+        stats = {"loss": float(loss.detach()), "loss_ctc": float(loss_ctc.detach()),
+                 "loss_att": float(loss_att.detach()), "acc": acc, "ctc_infeasible": float(infeasible)}
+        return loss, stats
+
+    # ---- gate statistics ----------------------------------------------------------------------------
+    @property
+    def collect_gate_stats(self) -> bool:
+        return any(g.collect for g in self.encoder.gates)
+
+    @collect_gate_stats.setter
+    def collect_gate_stats(self, on: bool):
+        for gate in self.encoder.gates:
+            gate.collect = bool(on)
+
+    def reset_gate_stats(self):
+        for gate in self.encoder.gates:
+            gate.stats.reset()
+
+    @contextlib.contextmanager
+    def collecting_gate_stats(self):
+        """with model.collecting_gate_stats(): ... ; then model.gate_stats() covers exactly that block."""
+        self.reset_gate_stats()
+        self.collect_gate_stats = True
+        try:
+            yield self
+        finally:
+            self.collect_gate_stats = False
+
+    def gate_stats(self) -> dict[str, float]:
+        """Per layer enc{i}.{mean,open_frac,voicing_corr} and their averages over layers; {} if none."""
+        out, per_layer = {}, []
+        for i, layer in enumerate(self.encoder.layers):
+            if layer.gate is None:
+                continue
+            summary = layer.gate.stats.summary()
+            per_layer.append(summary)
+            out.update({f"enc{i}.{k}": v for k, v in summary.items()})
+        per_layer = [s for s in per_layer if s]
+        for key in ("mean", "open_frac", "voicing_corr"):
+            if per_layer:
+                out[key] = sum(s[key] for s in per_layer) / len(per_layer)
+        return out
+
+    def pitch_parameters(self) -> dict[str, float]:
+        """The learned pitch parameters, for logs: θ0, g and s, mean α and λ."""
+        rotary, out = self.encoder.rotary, {}
+        with torch.no_grad():
+            if rotary.theta_gain is not None:
+                out.update(theta0=float(rotary.log_theta0.exp()), theta_gain=float(rotary.theta_gain),
+                           theta_slope=rotary.slope())
+            if rotary.radius_alpha is not None:
+                out["radius_alpha"] = float(rotary.radius_alpha.mean())
+            lambdas = [layer.attn.bias_lambda() for layer in self.encoder.layers
+                       if layer.attn.bias_lambda_raw is not None]
+            if lambdas:
+                out["bias_lambda"] = float(torch.stack(lambdas).mean())
+        return out
