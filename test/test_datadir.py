@@ -433,3 +433,13 @@ def test_scripts_run_with_plain_python3_and_from_a_symlinked_utils(tmp_path):
         assert os.access(script, os.X_OK), script
         r = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and "usage" in r.stdout.lower(), script
+
+
+def test_segment_end_minus_one_means_to_the_end(tmp_path):
+    """Kaldi's extract-segments reads an end time of -1 as the end of the recording."""
+    seg = tmp_path / "segments"
+    seg.write_text("utt1 reco1 0.5 -1\nutt2 reco1 0.0 0.5\n")
+    assert datadir.read_segments(seg)["utt1"] == ("reco1", 0.5, -1.0)
+    seg.write_text("utt1 reco1 0.5 -2\n")
+    with pytest.raises(datadir.DataDirError, match="segments:1"):
+        datadir.read_segments(seg)

@@ -137,7 +137,8 @@ def write_kv(path, items, sort: bool = True) -> None:
 
 
 def read_segments(path) -> dict[str, tuple[str, float, float]]:
-    """{utt: (reco, start, end)} in seconds; needs 0 <= start < end."""
+    """{utt: (reco, start, end)} in seconds; needs 0 <= start < end, or end = -1 for "to the end of the
+    recording" (Kaldi's extract-segments convention)."""
     path = Path(path)
     segments = {}
     for lineno, key, value in _read_lines(path, allow_empty=False):
@@ -158,7 +159,7 @@ def _parse_segment(path, lineno, key, value) -> tuple[str, float, float]:
     except ValueError:
         raise DataDirError(f"{path}:{lineno}: start and end must be numbers, got '{start} {end}' "
                            f"(key {key})") from None
-    if not 0 <= start_s < end_s:
+    if not 0 <= start_s < end_s and not (start_s >= 0 and end_s == -1):
         raise DataDirError(f"{path}:{lineno}: segment must have 0 <= start < end, got start={start} "
                            f"end={end} (key {key})")
     return reco, start_s, end_s
