@@ -96,6 +96,12 @@ def test_synth_digits_recipe_end_to_end(tmp_path):
     run(d, "--stage", "2", "--stop-stage", "2")
     assert (d / "data/token_list/word/tokens.txt").read_text() == tokens
 
+    # Word units and x4 subsampling leave CTC room for every utterance, repeated words included (with
+    # characters and 40 ms frames a fast "three" cannot be emitted: CTC needs a blank between the e's).
+    import json
+    for sidecar in exp.glob("epoch*.json"):
+        assert json.loads(sidecar.read_text())["ctc_infeasible"] == 0, sidecar
+
     # exp/<tag>/run.sh replays the experiment from the training stage.
     assert "--stage 3" in (exp / "run.sh").read_text()
 
