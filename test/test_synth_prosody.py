@@ -5,42 +5,24 @@ The F0 check renders the same words as a statement and as a question exactly as 
 and measures the end of the sentence: espeak-ng gives a question a fall-rise on its last stressed
 syllable and a statement a fall.
 """
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
-import yaml
 
-from echo.data.datadir import read_kv, validate_data_dir
-from echo.features.config import FeatureConfig
+from echo.data.datadir import read_kv
 from echo.features.extract import extract_features
 from echo.score.punct import final_punct, strip_final_punct
 from echo.synth.corpus import Speaker, Utterance, render
 
-ROOT = Path(__file__).resolve().parents[1]
+from synth_helpers import (ROOT, SETS, assert_data_sh_takes_kaldi_options, assert_same_seed_same_corpus_with_one_job,
+                           assert_test_voices_unseen, assert_valid_data_dirs, corpus_fixture, load_local,
+                           needs_parse_options, recipe_feature_config, run_local_score,
+                           write_decoded_test_set)
+
 RECIPE = ROOT / "egs" / "synth_prosody"
-
-
-def load_make_corpus():
-    spec = importlib.util.spec_from_file_location("synth_prosody_make_corpus", RECIPE / "local" / "make_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_corpus = load_make_corpus()
+make_corpus = load_local(RECIPE)
 SIZES = ["--num-train", "12", "--num-dev", "3", "--num-test", "6"]
-
-
-def recipe_feature_config() -> FeatureConfig:
-    conf = {}
-    for name in ("fbank.yaml", "pitch.yaml"):
-        conf.update(yaml.safe_load((RECIPE / "conf" / name).read_text()))
-    return FeatureConfig(**conf)
 
 
 # --- intonation in F0 ------------------------------------------------------------------------------
@@ -54,7 +36,7 @@ def sentence_end(say: str, speaker: Speaker) -> tuple[float, float]:
     so that one stray F0 frame cannot decide)."""
     utt = Utterance(utt_id="x", speaker=speaker, text=say, say=say, rate=165, pitch_range=65, gain=0.5,
                     lead_s=0.2, trail_s=0.2, noise_dbfs=-70.0, seed=1)
-    conf = recipe_feature_config()
+    conf = recipe_feature_config(RECIPE)
     f0 = extract_features(render(utt, conf.sample_rate).astype(np.float32) / 32768.0, conf)[1]
     logf0 = np.log(f0[f0 > 0])
     assert len(logf0) > END_FRAMES + 10, f"{say!r} ({speaker.voice}): {len(logf0)} voiced frames"
@@ -103,79 +85,41 @@ def test_statement_and_question_differ_only_in_the_mark():
 
 # --- the corpus ------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    data = tmp_path_factory.mktemp("synth_prosody") / "data"
-    make_corpus.main(SIZES + ["--seed", "5", "--nj", "2", "--data", str(data)])
-    return data
+corpus = corpus_fixture(make_corpus, SIZES)
 
 
 def test_data_dirs_are_valid_and_voices_split(corpus):
-    def variants(name):
-        rows = (corpus / "local" / f"{name}.synth.tsv").read_text().splitlines()
-        header = rows[0].split("\t")
-        return {dict(zip(header, r.split("\t")))["voice"].split("+")[1] for r in rows[1:]}
-
     vocabulary = set(" ".join(make_corpus.SUBJECTS + make_corpus.VERBS + make_corpus.ADJECTIVES + make_corpus.NOUNS
                               + make_corpus.TAILS + ("the", "a") + make_corpus.MARKS).split())
-    for name, count in (("train", 12), ("dev", 3), ("test", 6)):
-        d = corpus / name
-        validate_data_dir(d, no_feats=True)
-        utts = [u for u, _ in read_kv(d / "wav.scp")]
-        assert len(utts) == count and utts == sorted(utts, key=str.encode)
-        for _, text in read_kv(d / "text"):
+    assert_valid_data_dirs(corpus, {"train": 12, "dev": 3, "test": 6})
+    for name in SETS:
+        for _, text in read_kv(corpus / name / "text"):
             assert text.split()[-1] in make_corpus.MARKS and set(text.split()) <= vocabulary, text
-    assert not set(make_corpus.TRAIN_VARIANTS) & set(make_corpus.TEST_VARIANTS)
-    assert variants("train") | variants("dev") <= set(make_corpus.TRAIN_VARIANTS)
-    assert variants("test") <= set(make_corpus.TEST_VARIANTS)
+    assert_test_voices_unseen(make_corpus, corpus)
 
 
 def test_same_seed_gives_byte_identical_audio_whatever_nj(corpus, tmp_path):
-    again = tmp_path / "data"
-    make_corpus.main(SIZES + ["--seed", "5", "--nj", "1", "--data", str(again)])
-    for name in ("train", "dev", "test"):
-        assert (again / name / "text").read_text() == (corpus / name / "text").read_text()
-        ours = {u: Path(p).read_bytes() for u, p in read_kv(again / name / "wav.scp")}
-        theirs = {u: Path(p).read_bytes() for u, p in read_kv(corpus / name / "wav.scp")}
-        assert ours == theirs
+    assert_same_seed_same_corpus_with_one_job(make_corpus, SIZES, corpus, tmp_path)
 
 
-@pytest.mark.skipif(not (ROOT / "utils" / "parse_options.sh").is_file(), reason="utils/parse_options.sh missing")
+@needs_parse_options
 def test_data_sh_takes_kaldi_options(tmp_path):
-    for name in ("local", "utils"):
-        (tmp_path / name).symlink_to(RECIPE / name)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    run = subprocess.run(["local/data.sh", "--num-train", "2", "--num-dev", "1", "--num-test", "1", "--nj", "1"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    for name, count in (("train", 2), ("dev", 1), ("test", 1)):
-        assert len(read_kv(tmp_path / "data" / name / "text")) == count
-    bad = subprocess.run(["local/data.sh", "--no-such-option", "1"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode != 0
+    assert_data_sh_takes_kaldi_options(RECIPE, tmp_path)
 
 
 def test_local_score_writes_punctuation_and_word_results(tmp_path):
-    (tmp_path / "dump" / "test").mkdir(parents=True)
-    (tmp_path / "exp" / "x" / "decode_test").mkdir(parents=True)
-    (tmp_path / "dump" / "test" / "text").write_text("u1 the cat sat .\nu2 the cat sat ?\n")
+    exp = write_decoded_test_set(tmp_path, "u1 the cat sat .\nu2 the cat sat ?\n", "u1 the cat sat ?\nu2 a cat sat ?\n")
     (tmp_path / "dump" / "test" / "utt2spk").write_text("u1 s1\nu2 s2\n")
-    (tmp_path / "exp" / "x" / "decode_test" / "text").write_text("u1 the cat sat ?\nu2 a cat sat ?\n")
-    run = subprocess.run([sys.executable, str(RECIPE / "local" / "score.py"), "--exp", "exp/x"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
+    run = run_local_score(RECIPE, tmp_path)
     assert "%PunctAcc 50.00 [ 1 / 2 final marks right ]" in run.stdout
     assert "%WER 16.67 [ 1 / 6, 0 ins, 0 del, 1 sub ] (words only)" in run.stdout
-    results = (tmp_path / "exp" / "x" / "RESULTS.md").read_text()
+    results = (exp / "RESULTS.md").read_text()
     assert "|decode_test|2|50.0|0.0|100.0|16.7|" in results
 
 
 def test_f0_rule_tells_most_questions_from_statements(tmp_path, capsys, monkeypatch):
     """local/f0_rule.py: the mark follows from F0 alone on most unseen-voice utterances."""
-    import json
-    spec = importlib.util.spec_from_file_location("synth_prosody_f0_rule", RECIPE / "local" / "f0_rule.py")
-    f0_rule = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(f0_rule)
+    f0_rule = load_local(RECIPE, "f0_rule")
     make_corpus.main(["--num-train", "0", "--num-dev", "0", "--num-test", "24", "--seed", "3", "--nj", "2",
                       "--data", str(tmp_path / "data")])
     capsys.readouterr()

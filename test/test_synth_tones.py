@@ -4,43 +4,23 @@ The F0 check renders single syllables exactly as the corpus does (echo.synth.cor
 F0 with the recipe's own feature config (echo.features, pyworld DIO) and asserts the shape of each
 tone: 1 level and highest, 2 rising, 3 dipping (a fall, then a rise) and lowest, 4 falling.
 """
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile
-import yaml
 
-from echo.data.datadir import read_kv, validate_data_dir
-from echo.features.config import FeatureConfig
+from echo.data.datadir import read_kv
 from echo.features.extract import extract_features
 from echo.score.tones import has_adjacent_tone3, split_tone
 from echo.synth.corpus import Speaker, Utterance, render
 
-ROOT = Path(__file__).resolve().parents[1]
+from synth_helpers import (ROOT, SETS, assert_data_sh_takes_kaldi_options, assert_same_seed_same_corpus_with_one_job,
+                           assert_test_voices_unseen, assert_valid_data_dirs, corpus_fixture, load_local,
+                           needs_parse_options, recipe_feature_config, run_local_score,
+                           write_decoded_test_set)
+
 RECIPE = ROOT / "egs" / "synth_tones"
-
-
-def load_make_corpus():
-    spec = importlib.util.spec_from_file_location("synth_tones_make_corpus", RECIPE / "local" / "make_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_corpus = load_make_corpus()
+make_corpus = load_local(RECIPE)
 SIZES = ["--num-train", "12", "--num-dev", "3", "--num-test", "6"]
-
-
-def recipe_feature_config() -> FeatureConfig:
-    conf = {}
-    for name in ("fbank.yaml", "pitch.yaml"):
-        conf.update(yaml.safe_load((RECIPE / "conf" / name).read_text()))
-    return FeatureConfig(**conf)
 
 
 # --- the tones in F0 --------------------------------------------------------------------------------
@@ -50,7 +30,7 @@ def syllable_log_f0(syllable: str, variant: str, pitch: int, pitch_range: int, r
     utt = Utterance(utt_id="x", speaker=Speaker(make_corpus.LANGUAGE, variant, pitch), text=syllable,
                     say=syllable, rate=rate, pitch_range=pitch_range, gain=0.5, lead_s=0.3, trail_s=0.3,
                     noise_dbfs=-70.0, seed=1)
-    conf = recipe_feature_config()
+    conf = recipe_feature_config(RECIPE)
     wave = render(utt, conf.sample_rate).astype(np.float32) / 32768.0
     f0 = extract_features(wave, conf)[1]
     voiced = f0[f0 > 0]
@@ -85,8 +65,9 @@ TONE_VOICES = ("m5", "Gene", "m4", "f2", "shelby",        # training voices
 @pytest.mark.parametrize("variant", TONE_VOICES)
 def test_the_four_tones_have_their_f0_shapes(variant):
     assert variant in make_corpus.TRAIN_VARIANTS + make_corpus.TEST_VARIANTS
-    s = {t: contour_shape(syllable_log_f0(f"ma{t}", variant, pitch=60, pitch_range=make_corpus.PITCH_RANGE[0],
-                                          rate=150)) for t in (1, 2, 3, 4)}
+    lowest_range = make_corpus.VARIATION.pitch_range[0]
+    s = {t: contour_shape(syllable_log_f0(f"ma{t}", variant, pitch=60, pitch_range=lowest_range, rate=150))
+         for t in (1, 2, 3, 4)}
     report = {t: {k: round(v, 3) for k, v in x.items()} for t, x in s.items()}
     # tone 2 rises, tone 4 falls, by more than 8% of F0 (0.08 in log F0)
     assert s[2]["slope"] > 0.08, report
@@ -128,81 +109,43 @@ def test_drawn_transcripts_never_put_two_third_tones_side_by_side():
     assert has_adjacent_tone3("ma1 ni3 hao3") and not has_adjacent_tone3("ni3 ma1 hao3")
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    data = tmp_path_factory.mktemp("synth_tones") / "data"
-    make_corpus.main(SIZES + ["--seed", "5", "--nj", "2", "--data", str(data)])
-    return data
+corpus = corpus_fixture(make_corpus, SIZES)
 
 
 def test_data_dirs_are_valid_with_toned_pinyin_transcripts(corpus):
-    for name, count in (("train", 12), ("dev", 3), ("test", 6)):
-        d = corpus / name
-        validate_data_dir(d, no_feats=True)
-        utts = [u for u, _ in read_kv(d / "wav.scp")]
-        assert len(utts) == count and utts == sorted(utts, key=str.encode)
-        for utt, spk in read_kv(d / "utt2spk"):
-            assert utt.startswith(spk + "-")
-        for _, text in read_kv(d / "text"):
+    assert_valid_data_dirs(corpus, {"train": 12, "dev": 3, "test": 6})
+    for name in SETS:
+        for _, text in read_kv(corpus / name / "text"):
             syllables = text.split()
             assert 2 <= len(syllables) <= 4 and not has_adjacent_tone3(text)
             for s in syllables:
                 base, tone = split_tone(s)
                 assert base in make_corpus.SYLLABLES and tone in (1, 2, 3, 4), s
-        for _, path in read_kv(d / "wav.scp"):
+        for _, path in read_kv(corpus / name / "wav.scp"):
             info = soundfile.info(path)
             assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
 
 
 def test_test_voices_are_never_heard_in_training(corpus):
-    def variants(name):
-        rows = (corpus / "local" / f"{name}.synth.tsv").read_text().splitlines()
-        header = rows[0].split("\t")
-        return {dict(zip(header, r.split("\t")))["voice"].split("+")[1] for r in rows[1:]}
-
-    assert not set(make_corpus.TRAIN_VARIANTS) & set(make_corpus.TEST_VARIANTS)
-    seen, unseen = variants("train") | variants("dev"), variants("test")
-    assert seen <= set(make_corpus.TRAIN_VARIANTS) and unseen <= set(make_corpus.TEST_VARIANTS)
+    assert_test_voices_unseen(make_corpus, corpus)
 
 
 def test_same_seed_gives_byte_identical_audio_whatever_nj(corpus, tmp_path):
-    again = tmp_path / "data"
-    make_corpus.main(SIZES + ["--seed", "5", "--nj", "1", "--data", str(again)])
-    for name in ("train", "dev", "test"):
-        for f in ("text", "utt2spk"):
-            assert (again / name / f).read_text() == (corpus / name / f).read_text()
-        ours = {u: Path(p).read_bytes() for u, p in read_kv(again / name / "wav.scp")}
-        theirs = {u: Path(p).read_bytes() for u, p in read_kv(corpus / name / "wav.scp")}
-        assert ours == theirs
+    assert_same_seed_same_corpus_with_one_job(make_corpus, SIZES, corpus, tmp_path)
 
 
-@pytest.mark.skipif(not (ROOT / "utils" / "parse_options.sh").is_file(), reason="utils/parse_options.sh missing")
+@needs_parse_options
 def test_data_sh_takes_kaldi_options(tmp_path):
-    for name in ("local", "utils"):
-        (tmp_path / name).symlink_to(RECIPE / name)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    run = subprocess.run(["local/data.sh", "--num-train", "2", "--num-dev", "1", "--num-test", "1", "--nj", "1"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    for name, count in (("train", 2), ("dev", 1), ("test", 1)):
-        assert len(read_kv(tmp_path / "data" / name / "text")) == count
-    bad = subprocess.run(["local/data.sh", "--no-such-option", "1"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode != 0
+    assert_data_sh_takes_kaldi_options(RECIPE, tmp_path)
 
 
 def test_local_score_writes_tone_results_and_a_results_section(tmp_path):
-    (tmp_path / "dump" / "test").mkdir(parents=True)
-    (tmp_path / "exp" / "x" / "decode_test").mkdir(parents=True)
-    (tmp_path / "dump" / "test" / "text").write_text("u1 ma1 shi4 yu2\nu2 li3 ba1\n")
-    (tmp_path / "exp" / "x" / "decode_test" / "text").write_text("u1 ma1 shi2 yu2 ni3\nu2 li3 ba1\n")
-    (tmp_path / "exp" / "x" / "RESULTS.md").write_text("# RESULTS\n")
+    exp = write_decoded_test_set(tmp_path, "u1 ma1 shi4 yu2\nu2 li3 ba1\n", "u1 ma1 shi2 yu2 ni3\nu2 li3 ba1\n")
+    (exp / "RESULTS.md").write_text("# RESULTS\n")
     for _ in range(2):  # scoring again replaces the section
-        run = subprocess.run([sys.executable, str(RECIPE / "local" / "score.py"), "--exp", "exp/x"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=60)
-        assert run.returncode == 0, run.stderr
+        run = run_local_score(RECIPE, tmp_path)
     assert run.stdout.startswith("%TER 20.00 [ 1 / 5 syllables with the right base ] %SylER 20.00 [ 1 / 5, 1 ins")
-    results = (tmp_path / "exp" / "x" / "RESULTS.md").read_text()
+    results = (exp / "RESULTS.md").read_text()
     assert results.startswith("# RESULTS\n") and results.count("### TER") == 1
     assert "|decode_test|2|5|20.0|5|1|20.0|" in results
-    assert (tmp_path / "exp" / "x" / "decode_test" / "score_tone" / "result.json").is_file()
+    assert (exp / "decode_test" / "score_tone" / "result.json").is_file()

@@ -4,19 +4,26 @@ A recipe's local/make_corpus.py decides *what* is said and by whom (a list of `U
 drawn from a seed); this module renders them identically every time: espeak-ng (echo.synth.espeak)
 -> soxr resampling -> peak gain -> silence padding with faint noise -> 16-bit WAV, in `nj` processes.
 Every random choice is in the `Utterance`, so the audio does not depend on `nj` or on order.
+
+The second half is what every local/make_corpus.py shares: its options (corpus_parser), drawing a
+set's utterances with their per-utterance variation (draw_utterances, draw_variation) and writing
+train/dev/test with the voice checks (write_corpus).
 """
+import argparse
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile
 import soxr
 
-from echo.synth.espeak import SAMPLE_RATE, synthesize
+from echo.synth.espeak import SAMPLE_RATE, list_variants, synthesize
 
 
 @dataclass(frozen=True)
@@ -144,3 +151,101 @@ def write_synth_table(path: Path, utts: list[Utterance]):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+# --- what a recipe's local/make_corpus.py shares ---------------------------------------------------
+# A recipe keeps its own words, grammar, voices and ranges; these functions turn them into a corpus
+# the same way in every recipe, so that one seed means the same random stream everywhere.
+
+@dataclass(frozen=True)
+class Variation:
+    """The ranges, each (low, high) and drawn uniformly, that an utterance's rendering varies in."""
+    rate_wpm: tuple[int, int]           # speaking rate, words per minute (integers, both ends included)
+    pitch_range: tuple[int, int]        # espeak-ng pitch range, 50 = the voice's own (integers, both ends)
+    gain: tuple[float, float]           # peak amplitude
+    silence_s: tuple[float, float]      # leading and trailing silence, each
+    noise_dbfs: tuple[float, float]     # white noise floor
+
+
+def draw_variation(rng: np.random.Generator, variation: Variation) -> dict:
+    """One utterance's rendering settings: the Utterance fields rate, pitch_range, gain, lead_s,
+    trail_s, noise_dbfs and seed, drawn from `rng` in that order (the order fixes the corpus)."""
+    return dict(rate=int(rng.integers(variation.rate_wpm[0], variation.rate_wpm[1] + 1)),
+                pitch_range=int(rng.integers(variation.pitch_range[0], variation.pitch_range[1] + 1)),
+                gain=round(float(rng.uniform(*variation.gain)), 4),
+                lead_s=round(float(rng.uniform(*variation.silence_s)), 3),
+                trail_s=round(float(rng.uniform(*variation.silence_s)), 3),
+                noise_dbfs=round(float(rng.uniform(*variation.noise_dbfs)), 2),
+                seed=int(rng.integers(2**31 - 1)))
+
+
+def draw_utterances(name: str, num: int, pool: list[Speaker], seed: int, set_index: int,
+                    draw_text: Callable[[np.random.Generator, int], tuple[str, str]],
+                    variation: Variation) -> list[Utterance]:
+    """`num` utterances "<spk_id>-<name><index>" of set `name`, each by a speaker drawn from `pool`.
+
+    For utterance i: the speaker, then (text, say) = draw_text(rng, i), then draw_variation, all from
+    one generator seeded with (seed, set_index), so each set is reproducible on its own.
+    """
+    rng = np.random.default_rng([seed, set_index])
+    utts = []
+    for i in range(num):
+        spk = pool[rng.integers(len(pool))]
+        text, say = draw_text(rng, i)
+        utts.append(Utterance(utt_id=f"{spk.spk_id}-{name}{i:05d}", speaker=spk, text=text, say=say,
+                              **draw_variation(rng, variation)))
+    return utts
+
+
+def speaker_grid(languages, variants, pitches) -> list[Speaker]:
+    """Every (language, variant, pitch) Speaker, variant by variant."""
+    return [Speaker(language, variant, pitch) for variant in variants for language in languages for pitch in pitches]
+
+
+def corpus_parser(description: str) -> argparse.ArgumentParser:
+    """The options of every local/make_corpus.py (local/data.sh passes them on)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, default=777)
+    p.add_argument("--num-train", type=int, default=3000)
+    p.add_argument("--num-dev", type=int, default=200)
+    p.add_argument("--num-test", type=int, default=300)
+    p.add_argument("--fs", type=int, default=16000, help="sample rate of the WAV files")
+    p.add_argument("--nj", type=int, default=2, help="parallel synthesis processes")
+    p.add_argument("--data", type=Path, default=Path("data"), help="writes <data>/{train,dev,test}, <data>/wav/")
+    return p
+
+
+def _voices(speakers: list[Speaker]) -> tuple[list[str], str]:
+    """(variants in order, "N variants x M accents x K pitches") of a speaker pool."""
+    variants = list(dict.fromkeys(s.variant for s in speakers))
+    accents = len({s.language for s in speakers})
+    grid = f"{len(variants)} variants" + (f" x {accents} accents" if accents > 1 else "")
+    return variants, f"{grid} x {len({s.pitch for s in speakers})} pitches"
+
+
+def write_corpus(name: str, args: argparse.Namespace, draw_set: Callable[..., list[Utterance]],
+                seen: list[Speaker], unseen: list[Speaker]) -> float:
+    """Writes <args.data>/{train,dev,test} and their audio; returns hours of audio.
+
+    train and dev draw their speakers from `seen`, test from `unseen`, whose voice variants must be
+    others; draw_set(set_name, num, pool, seed, set_index) -> utterances is the recipe's own.
+    """
+    (seen_variants, seen_grid), (unseen_variants, _) = _voices(seen), _voices(unseen)
+    missing = sorted(set(seen_variants + unseen_variants) - set(list_variants()))
+    if missing:
+        sys.exit(f"make_corpus.py: espeak-ng voice variants not found in espeakng-loader's data: {missing}")
+    shared = sorted(set(seen_variants) & set(unseen_variants))
+    if shared:
+        sys.exit(f"make_corpus.py: voice variants both in training and test: {shared}")
+    print(f"train/dev voices ({seen_grid}): {' '.join(seen_variants)}")
+    print(f"test voices, unseen in training ({len(unseen_variants)} variants): {' '.join(unseen_variants)}")
+    start = time.time()
+    total = 0.0
+    for set_index, (set_name, num, pool) in enumerate((("train", args.num_train, seen), ("dev", args.num_dev, seen),
+                                                       ("test", args.num_test, unseen))):
+        if num <= 0:
+            continue
+        utts = draw_set(set_name, num, pool, args.seed, set_index)
+        total += write_set(utts, args.data / set_name, args.data / "wav" / set_name, args.fs, args.nj)
+    print(f"{name} corpus: {total:.2f} h of audio in {time.time() - start:.1f} s (seed {args.seed})")
+    return total

@@ -18,15 +18,9 @@ pitch range, loudness, leading/trailing silence and a faint noise floor vary per
 choice comes from --seed: the same seed gives byte-identical audio, whatever --nj. train and dev
 share one set of variants; test uses variants never heard in training (TRAIN_VARIANTS / TEST_VARIANTS).
 """
-import argparse
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 
-from echo.synth.corpus import Speaker, Utterance, write_set
-from echo.synth.espeak import list_variants
+from echo.synth.corpus import Speaker, Utterance, Variation, corpus_parser, draw_utterances, speaker_grid, write_corpus
 
 SUBJECTS = ("i", "you", "we", "they", "he", "she", "the man", "the woman", "my sister", "your brother",
             "the children", "our teacher")
@@ -45,15 +39,14 @@ ACCENTS = ("en-us", "en", "en-gb-scotland")   # American, British (RP-like), Sco
 # espeak-ng -p. Statements of the lowest voices at -p 40 end near 55 Hz; conf/pitch.yaml sets f0_floor 50.
 PITCHES = (40, 55, 70)
 # Variants chosen by measuring, with DIO, the end of statements and questions at the corners of
-# PITCHES x PITCH_RANGE x RATE_WPM in each accent (test/test_synth_prosody.py repeats a part of it):
-# every statement ends falling, and questions end rising, if at times only a little at -p 40, the
-# lowest pitch range and the fastest rate. Left out: variants with `intonation` 2-4 in their file
-# (m5, Alicia, pablo, ...: flatter or reversed tunes), variants whose statements end in spurious
-# rises (grandpa, travis), whose questions hardly rise (anika, steph, klatt6 and adam/benjamin =
-# klatt6), and from training the variants that differ from a test variant only in pitch or
-# formants (Michael/Mario ~ m7, michel/Diogo ~ miguel, john/Tweaky/"Mr serious" ~ norbert,
-# iven2-4 ~ iven). Nor the West
-# Midlands accent (en-gb-x-gbcwmd), whose statements rise too.
+# PITCHES x VARIATION.pitch_range x .rate_wpm in each accent (test/test_synth_prosody.py repeats a
+# part of it): every statement ends falling, and questions end rising, if at times only a little at
+# -p 40, the lowest pitch range and the fastest rate. Left out: variants with `intonation` 2-4 in
+# their file (m5, Alicia, pablo, ...: flatter or reversed tunes), variants whose statements end in
+# spurious rises (grandpa, travis), whose questions hardly rise (anika, steph, klatt6 and
+# adam/benjamin = klatt6), and from training the variants that differ from a test variant only in
+# pitch or formants (Michael/Mario ~ m7, michel/Diogo ~ miguel, john/Tweaky/"Mr serious" ~ norbert,
+# iven2-4 ~ iven). Nor the West Midlands accent (en-gb-x-gbcwmd), whose statements rise too.
 # 16 male-like and 7 female-like voices for training; 5 male-like and 2 female-like for the test only.
 TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m6", "Gene", "edward", "boris", "klatt3", "klatt4", "paul", "robert",
                   "sandro", "victor", "kaukovalta", "gustave",
@@ -61,15 +54,16 @@ TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m6", "Gene", "edward", "boris", "klat
 TEST_VARIANTS = ("m7", "m8", "iven", "norbert", "miguel",
                  "f5", "grandma")
 
-RATE_WPM = (130, 200)          # speaking rate, uniform (integers)
-PITCH_RANGE = (50, 85)         # espeak-ng pitch range (50 = the voice's own), uniform
-GAIN = (0.25, 0.9)             # peak amplitude
-SILENCE_S = (0.05, 0.30)       # leading and trailing silence, each uniform
-NOISE_DBFS = (-75.0, -60.0)    # white noise floor
+VARIATION = Variation(
+    rate_wpm=(130, 200),          # speaking rate
+    pitch_range=(50, 85),         # espeak-ng pitch range (50 = the voice's own)
+    gain=(0.25, 0.9),             # peak amplitude
+    silence_s=(0.05, 0.30),       # leading and trailing silence, each
+    noise_dbfs=(-75.0, -60.0))    # white noise floor
 
 
 def speakers(variants) -> list[Speaker]:
-    return [Speaker(accent, variant, pitch) for variant in variants for accent in ACCENTS for pitch in PITCHES]
+    return speaker_grid(ACCENTS, variants, PITCHES)
 
 
 def draw_words(rng: np.random.Generator) -> list[str]:
@@ -89,56 +83,21 @@ def draw_set(name: str, num: int, pool: list[Speaker], seed: int, set_index: int
     Sentences come in pairs: utterance 2k is a statement and 2k+1 the same words as a question (each
     with its own speaker and settings), so the words say nothing about the mark.
     """
-    rng = np.random.default_rng([seed, set_index])
-    utts = []
-    for i in range(num):
-        spk = pool[rng.integers(len(pool))]
-        if i % 2 == 0:
+    words = []
+
+    def statement_then_question(rng: np.random.Generator, i: int) -> tuple[str, str]:
+        nonlocal words
+        if i % 2 == 0:  # a new sentence; the next utterance asks it
             words = draw_words(rng)
         mark = MARKS[i % 2]
-        utts.append(Utterance(
-            utt_id=f"{spk.spk_id}-{name}{i:05d}", speaker=spk,
-            text=" ".join(words + [mark]), say=" ".join(words) + mark,
-            rate=int(rng.integers(RATE_WPM[0], RATE_WPM[1] + 1)),
-            pitch_range=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
-            gain=round(float(rng.uniform(*GAIN)), 4),
-            lead_s=round(float(rng.uniform(*SILENCE_S)), 3), trail_s=round(float(rng.uniform(*SILENCE_S)), 3),
-            noise_dbfs=round(float(rng.uniform(*NOISE_DBFS)), 2),
-            seed=int(rng.integers(2**31 - 1))))
-    return utts
+        return " ".join(words + [mark]), " ".join(words) + mark
 
-
-def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seed", type=int, default=777)
-    p.add_argument("--num-train", type=int, default=3000)
-    p.add_argument("--num-dev", type=int, default=200)
-    p.add_argument("--num-test", type=int, default=300)
-    p.add_argument("--fs", type=int, default=16000, help="sample rate of the WAV files")
-    p.add_argument("--nj", type=int, default=2, help="parallel synthesis processes")
-    p.add_argument("--data", type=Path, default=Path("data"), help="writes <data>/{train,dev,test}, <data>/wav/")
-    return p
+    return draw_utterances(name, num, pool, seed, set_index, statement_then_question, VARIATION)
 
 
 def main(argv=None):
-    args = get_parser().parse_args(argv)
-    missing = sorted(set(TRAIN_VARIANTS + TEST_VARIANTS) - set(list_variants()))
-    if missing:
-        sys.exit(f"make_corpus.py: espeak-ng voice variants not found in espeakng-loader's data: {missing}")
-    assert not set(TRAIN_VARIANTS) & set(TEST_VARIANTS)
-    seen, unseen = speakers(TRAIN_VARIANTS), speakers(TEST_VARIANTS)
-    print(f"train/dev voices ({len(TRAIN_VARIANTS)} variants x {len(ACCENTS)} accents x {len(PITCHES)} pitches): "
-          f"{' '.join(TRAIN_VARIANTS)}")
-    print(f"test voices, unseen in training ({len(TEST_VARIANTS)} variants): {' '.join(TEST_VARIANTS)}")
-    start = time.time()
-    total = 0.0
-    for set_index, (name, num, pool) in enumerate((("train", args.num_train, seen), ("dev", args.num_dev, seen),
-                                                   ("test", args.num_test, unseen))):
-        if num <= 0:
-            continue
-        utts = draw_set(name, num, pool, args.seed, set_index)
-        total += write_set(utts, args.data / name, args.data / "wav" / name, args.fs, args.nj)
-    print(f"synth_prosody corpus: {total:.2f} h of audio in {time.time() - start:.1f} s (seed {args.seed})")
+    args = corpus_parser(__doc__).parse_args(argv)
+    write_corpus("synth_prosody", args, draw_set, speakers(TRAIN_VARIANTS), speakers(TEST_VARIANTS))
 
 
 if __name__ == "__main__":
