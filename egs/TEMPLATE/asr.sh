@@ -4,6 +4,7 @@
 #   ./run.sh                                   # stages 0..5
 #   ./run.sh --stage 3 --stop-stage 3          # train only
 #   ./run.sh --stage 4 --tag mytag             # decode and score again with a trained model
+#   ./run.sh --stage 3 --ablation true         # the pitch ablation instead (ablation.sh; options pass through)
 #
 # Stages:  0 data (local/data.sh + validation)    1 fbank + F0 dump, global CMVN
 #          2 token list                           3 training
@@ -24,13 +25,15 @@ inference_nj=2         # parallel jobs of the decoding stage
 ngpu=0                 # GPUs for training (>1: torchrun DDP, one process per GPU)
 skip_train=false       # skip stages 1-3
 skip_eval=false        # skip stages 4-5
+ablation=false         # true: run ablation.sh (configs × seeds of egs/TEMPLATE/ablation/) with the other options
 # Data
 train_set=train
 valid_set=dev
 test_sets="test"
 local_data_opts=""     # passed to local/data.sh
-skip_bad=false         # feature stage: drop unreadable utterances (listed in dump/<set>/bad_utts) instead of failing
+skip_bad=false         # feature stage: drop unreadable utterances (listed in <dump-dir>/<set>/bad_utts) instead of failing
 # Features
+dump_dir=dump          # where stage 1 writes and stages 3-5 read features (e.g. dump/fbank_pitch for a second set)
 fbank_config=conf/fbank.yaml
 pitch_config=conf/pitch.yaml
 # Tokens
@@ -55,10 +58,28 @@ help_message="Usage: $0 [options]
   --train-config, --decode-config FILE           YAML configs
   --token-type word|char|bpe, --nbpe N           units
   --tag NAME                   experiment directory exp/NAME
-  --skip-train, --skip-eval true|false"
+  --dump-dir DIR               feature dump (default: dump)
+  --skip-train, --skip-eval true|false
+  --ablation true              run ablation.sh instead (see its --help), passing it every other option"
 
 log "$0 $*"
 run_args=("$@")
+# --ablation true hands the whole command line (but itself) to ablation.sh, before the options are parsed
+# here: ablation.sh has options of its own (--configs, --seeds) and calls run.sh back for each experiment.
+for ((i = 0; i + 1 < ${#run_args[@]}; i += 2)); do
+  case "${run_args[i]}" in
+    --ablation) ablation=${run_args[i + 1]} ;;
+    --*) ;;
+    *) break ;;
+  esac
+done
+if [ "$ablation" = true ]; then
+  rest=()
+  for ((i = 0; i < ${#run_args[@]}; i++)); do
+    if [ "${run_args[i]}" = --ablation ]; then i=$((i + 1)); else rest+=("${run_args[i]}"); fi
+  done
+  exec "$(dirname "$(readlink -f "$0")")/ablation.sh" "${rest[@]}"
+fi
 # shellcheck disable=SC1091
 . ./path.sh
 # shellcheck disable=SC1091
@@ -94,25 +115,25 @@ if ! "$skip_train" && stage_on 0; then
 fi
 
 if stage_on 1; then
-  log "Stage 1: fbank + F0 to dump/ ($nj jobs), global CMVN from $train_set"
+  log "Stage 1: fbank + F0 to $dump_dir/ ($nj jobs), global CMVN from $train_set"
   start=$SECONDS
-  mkdir -p dump/conf
+  mkdir -p "$dump_dir/conf"
   # One feature config for every set, saved in the dump: the model ships it (inference uses the same code).
-  python - "$fbank_config" "$pitch_config" > dump/conf/feats.yaml.tmp <<'PY'
+  python - "$fbank_config" "$pitch_config" > "$dump_dir/conf/feats.yaml.tmp" <<'PY'
 import sys, yaml
 conf = {}
 for f in sys.argv[1:]:
     conf.update(yaml.safe_load(open(f)) or {})
 yaml.safe_dump(conf, sys.stdout, sort_keys=True)
 PY
-  mv dump/conf/feats.yaml.tmp dump/conf/feats.yaml
+  mv "$dump_dir/conf/feats.yaml.tmp" "$dump_dir/conf/feats.yaml"
   for s in $all_sets; do
     need "data/$s/wav.scp" "stage 0"
-    python -m echo.bin.dump_feats --data "data/$s" --out "dump/$s" --conf dump/conf/feats.yaml \
+    python -m echo.bin.dump_feats --data "data/$s" --out "$dump_dir/$s" --conf "$dump_dir/conf/feats.yaml" \
       --nj "$(min "$nj" "$(wc -l < "data/$s/wav.scp")")" --skip-bad "$skip_bad" --cmd "$job_cmd"
   done
   if ! "$skip_train"; then
-    python -m echo.bin.compute_cmvn --dump "dump/$train_set" --out "dump/$train_set/cmvn.npz"
+    python -m echo.bin.compute_cmvn --dump "$dump_dir/$train_set" --out "$dump_dir/$train_set/cmvn.npz"
   fi
   log "Stage 1 done in $((SECONDS - start)) s"
 fi
@@ -128,9 +149,9 @@ fi
 if ! "$skip_train" && stage_on 3; then
   log "Stage 3: training -> $exp (log: $exp/train.log)"
   start=$SECONDS
-  need "dump/$train_set/feats.scp" "stage 1"
-  need "dump/$train_set/cmvn.npz" "stage 1"
-  need "dump/$valid_set/feats.scp" "stage 1"
+  need "$dump_dir/$train_set/feats.scp" "stage 1"
+  need "$dump_dir/$train_set/cmvn.npz" "stage 1"
+  need "$dump_dir/$valid_set/feats.scp" "stage 1"
   need "$token_dir/tokens.txt" "stage 2"
   mkdir -p "$exp"
   # Replays this experiment from the training stage.
@@ -139,7 +160,7 @@ if ! "$skip_train" && stage_on 3; then
   launcher=(python)
   [ "$ngpu" -gt 1 ] && launcher=(torchrun --standalone --nproc_per_node "$ngpu")
   # shellcheck disable=SC2086
-  "${launcher[@]}" -m echo.bin.train --config "$train_config" --train "dump/$train_set" --valid "dump/$valid_set" \
+  "${launcher[@]}" -m echo.bin.train --config "$train_config" --train "$dump_dir/$train_set" --valid "$dump_dir/$valid_set" \
     --token-dir "$token_dir" --tag "$tag" --exp-dir exp --ngpu "$ngpu" $train_args
   log "Stage 3 done in $((SECONDS - start)) s"
 fi
@@ -154,10 +175,10 @@ if ! "$skip_eval" && stage_on 4; then
   start=$SECONDS
   need "$exp/${inference_model:-<checkpoint>}" "stage 3"
   for s in $test_sets; do
-    need "dump/$s/feats.scp" "stage 1"
+    need "$dump_dir/$s/feats.scp" "stage 1"
     # shellcheck disable=SC2086
-    python -m echo.bin.decode --model "$exp/$inference_model" --data "dump/$s" --out "$exp/decode_$s" \
-      --config "$decode_config" --nj "$(min "$inference_nj" "$(wc -l < "dump/$s/feats.scp")")" --cmd "$job_cmd" $decode_args
+    python -m echo.bin.decode --model "$exp/$inference_model" --data "$dump_dir/$s" --out "$exp/decode_$s" \
+      --config "$decode_config" --nj "$(min "$inference_nj" "$(wc -l < "$dump_dir/$s/feats.scp")")" --cmd "$job_cmd" $decode_args
   done
   log "Stage 4 done in $((SECONDS - start)) s"
 fi
@@ -166,7 +187,7 @@ if ! "$skip_eval" && stage_on 5; then
   log "Stage 5: scoring -> $exp/RESULTS.md"
   for s in $test_sets; do
     need "$exp/decode_$s/text" "stage 4"
-    python -m echo.bin.score --ref "dump/$s/text" --hyp "$exp/decode_$s/text" --utt2spk "dump/$s/utt2spk" \
+    python -m echo.bin.score --ref "$dump_dir/$s/text" --hyp "$exp/decode_$s/text" --utt2spk "$dump_dir/$s/utt2spk" \
       --out "$exp/decode_$s"
   done
   python -m echo.bin.score --results "$exp" --model "$exp/$inference_model" --config "$train_config"

@@ -1,0 +1,246 @@
+"""The ablation: egs/TEMPLATE/ablation.sh end to end on a tiny recipe, and echo.bin.ablation_report on
+hand-made experiment directories whose numbers are known."""
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from echo.bin import ablation_report as report
+from echo.plot.gates import parse_gate_log
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def table(md: str, heading: str) -> list[list[str]]:
+    """The rows (cells) of the markdown table under `## heading`, header row first."""
+    part = md.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [line.strip("|").split("|") for line in part.splitlines() if line.startswith("|") and "---" not in line]
+
+
+# ---------------------------------------------------------------- the driver, end to end
+
+@pytest.mark.slow
+def test_ablation_driver_end_to_end(tmp_path):
+    from test_recipes import make_sandbox, run
+
+    d = make_sandbox(tmp_path, "synth_digits")   # its ablation.sh links to egs/TEMPLATE/ablation.sh
+    run(d, "--stop-stage", "2", "--local-data-opts", "--num-train 24 --num-dev 4 --num-test 4")
+    configs = "fbank_pitch all_on"
+    # one epoch each; --nj/--inference-nj pass through to asr.sh (one job: no worker processes to start)
+    r = subprocess.run(["./ablation.sh", "--configs", configs, "--seeds", "1", "--train-args", "--train.max_epoch 1",
+                        "--nj", "1", "--inference-nj", "1"], cwd=d, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    abl = d / "exp" / "ablation"
+
+    # the second feature dump, made by asr.sh stage 1 with --dump-dir: 80 fbank + 3 pitch features
+    assert (d / "dump/fbank_pitch/train/feats_dim").read_text().split()[0] == "83"
+    assert (d / "dump/train/feats_dim").read_text().split()[0] == "80"
+    assert "append_pitch: true" in (d / "dump/fbank_pitch/conf/feats.yaml").read_text()
+
+    # each config trained with the recipe's config, its own switches, the seed, and the same updates
+    merged = (abl / "conf/all_on.yaml").read_text()
+    assert "d_model: 32" in merged and "theta_mode: frame" in merged and "gate: f0" in merged
+    for c in configs.split():
+        exp = abl / f"{c}_seed0"
+        assert "seed: 0" in (exp / "config.yaml").read_text()
+        assert (exp / "decode_test/score_wer/result.json").is_file()
+        assert (exp / "ablation.done").is_file()
+
+    md = (abl / "ABLATION.md").read_text()
+    rows = table(md, "Results")
+    assert rows[0][:4] == ["config", "seeds", "WER", "CER"] and "#params" in rows[0] and "train time" in rows[0]
+    assert [row[0] for row in rows[1:]] == configs.split()
+    feats = {row[0]: row[rows[0].index("features")] for row in rows[1:]}
+    assert feats == {"fbank_pitch": "fbank80+pitch3", "all_on": "fbank80"}
+    updates = {row[rows[0].index("updates")] for row in rows[1:]}
+    assert len(updates) == 1 and int(updates.pop()) > 0        # the same steps for everyone
+    changes = {row[0]: row[1] for row in table(md, "Difference from `fbank_pitch`")[1:]}
+    assert "model.pitch_bias=True" in changes["all_on"] and "features fbank80" in changes["all_on"]
+    assert "./ablation.sh --configs 'fbank_pitch all_on' --seeds 1 --train-args '--train.max_epoch 1'" in md
+    for name in ("curves", "metrics", "spectrogram", "rotary", "rotary_all_on", "gates", "attention"):
+        png = abl / "images" / f"{name}.png"
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"(images/{name}.png)" in md
+    assert "failed" not in md
+
+    # through the recipe: run.sh --ablation true reaches ablation.sh; finished experiments are skipped
+    log_mtime = (abl / "all_on_seed0/train.log").stat().st_mtime_ns
+    r = run(d, "--stage", "3", "--ablation", "true", "--configs", configs, "--seeds", "1",
+            "--train-args", "--train.max_epoch 1", "--report", "false")
+    assert r.stdout.count("is done (ablation.done); skipped") == 2, r.stdout[-3000:]
+    assert "Feature dump dump/fbank_pitch is up to date" in r.stdout
+    assert (abl / "all_on_seed0/train.log").stat().st_mtime_ns == log_mtime
+
+    # ... and other training arguments for a finished experiment are an error, not a silent reuse
+    r = run(d, "--stage", "3", "--ablation", "true", "--configs", "all_on", "--seeds", "1",
+            "--train-args", "--train.max_epoch 2", check=False)
+    assert r.returncode != 0 and "--redo true redoes it" in r.stdout
+
+
+def test_unknown_config_is_an_error(tmp_path):
+    from test_recipes import make_sandbox
+
+    d = make_sandbox(tmp_path, "synth_digits")   # its ablation.sh links to egs/TEMPLATE/ablation.sh
+    for p in ("dump/train/feats.scp", "dump/train/cmvn.npz"):
+        (d / p).parent.mkdir(parents=True, exist_ok=True)
+        (d / p).touch()
+    r = subprocess.run(["./ablation.sh", "--configs", "baseline no_such_config"], cwd=d, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "no ablation config 'no_such_config'" in r.stdout + r.stderr
+    r = subprocess.run(["./ablation.sh", "--tag", "x"], cwd=d, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--tag cannot be used" in r.stderr
+
+
+def test_every_ablation_config_is_a_valid_training_config():
+    from echo.model.echo import EchoConfig
+    from echo.train import config
+
+    names = sorted(p.stem for p in (ROOT / "egs/TEMPLATE/ablation").glob("*.yaml"))
+    assert names == sorted(report.DEFAULT_ORDER)
+    for name in names:
+        data = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{name}.yaml")
+        features = data.pop("features", None)
+        cfg = config.merge(config.defaults(EchoConfig), data, EchoConfig, name)
+        EchoConfig(**cfg["model"])
+        switches = {k: cfg["model"][k] for k in ("theta_mode", "radius_mode", "pitch_bias", "gate")}
+        if name in ("baseline", "fbank_pitch"):
+            assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none"}
+        assert (features is not None) == (name == "fbank_pitch")
+    assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True
+
+
+# ---------------------------------------------------------------- the report, on known numbers
+
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def fake_run(abl: Path, name: str, wer: float, ter: float, acc: float, log_spans: list[tuple[str, str]],
+             steps: int = 40, n_params: int = 2_390_000) -> None:
+    exp = abl / name
+    dec = exp / "decode_test"
+    write_json(dec / "score_wer/result.json", {"total": {"err_rate": wer, "snt_err_rate": 99.0, "corr_rate": 1.0}})
+    write_json(dec / "score_cer/result.json", {"total": {"err_rate": wer / 2}})
+    write_json(dec / "score_tone/result.json", {"total": {"tone_error_rate": ter, "syllable_error_rate": 1.0,
+                                                          "tone_errors": 3}, "utterances": {}})
+    write_json(dec / "score_punct/result.json", {"snt": 10, "accuracy": acc, "recall": {".": 50.0}})
+    write_json(dec / "decode_info.json", {"num_params": n_params, "model": f"exp/ablation/{name}/x.pt"})
+    for epoch in (1, 2):
+        write_json(exp / f"epoch{epoch}.json", {"step": steps * epoch // 2, "valid.loss": 3.0 / epoch,
+                                                "valid.acc": 0.4 * epoch})
+    lines = []
+    for start, end in log_spans:
+        lines += [f"2026-11-24 {start} INFO python -m echo.bin.train --config c.yaml",
+                  f"2026-11-24 {start} INFO device cpu, 1 process(es), torch 2.13.0+cpu, 2 threads",
+                  f"2026-11-24 {end} INFO done"]
+    (exp / "train.log").write_text("\n".join(lines) + "\n")
+    (exp / "feats.yaml").write_text("n_mels: 80\nappend_pitch: false\n")
+    (exp / "config.yaml").write_text(f"# python -m echo.bin.train\nmodel:\n  theta_mode: {name.split('_')[0]}\n"
+                                     "train:\n  seed: 0\n")
+
+
+def test_report_mean_std_best_and_difference_are_exact(tmp_path):
+    abl = tmp_path / "exp" / "ablation"
+    # config "none": WER 4 and 6 -> 5.00 ± 1.41 (sample std sqrt(2)); TER 70 and 80; punct acc 50 and 60
+    fake_run(abl, "none_seed0", 4.0, 70.0, 50.0, [("10:00:00", "10:01:30"), ("11:00:00", "11:00:30")])
+    fake_run(abl, "none_seed1", 6.0, 80.0, 60.0, [("10:00:00", "10:02:00")])
+    # config "frame": WER 10 and 10 -> 10.00 ± 0.00; TER 20 and 30; punct acc 90 and 100
+    fake_run(abl, "frame_seed0", 10.0, 20.0, 90.0, [("10:00:00", "10:03:00")])
+    fake_run(abl, "frame_seed1", 10.0, 30.0, 100.0, [("10:00:00", "10:03:00")])
+    fake_run(abl, "frame_seed2", 99.0, 99.0, 0.0, [("10:00:00", "10:03:00")])   # left out by --seeds 2
+    (abl / "stray_dir").mkdir()
+
+    out = report.write_report(abl, configs=["none", "frame"], seeds=2, command="./ablation.sh --seeds 2",
+                              images=False)
+    md = out.read_text()
+    rows = table(md, "Results")
+    assert rows[0] == ["config", "seeds", "WER", "CER", "punct acc", "TER", "SylER", "#params", "updates",
+                       "train time", "features"]
+    none, frame = rows[1], rows[2]
+    assert none[:7] == ["none", "2", "**5.00 ± 1.41**", "**2.50 ± 0.71**", "55.00 ± 7.07", "75.00 ± 7.07",
+                        "1.00 ± 0.00"]
+    assert frame[:7] == ["frame", "2", "10.00 ± 0.00", "5.00 ± 0.00", "**95.00 ± 7.07**", "**25.00 ± 7.07**",
+                         "1.00 ± 0.00"]   # SylER ties: no bold for a tie between every config
+    # none_seed0 trained in two sessions (90 s + 30 s), none_seed1 in one of 120 s: mean 2m00s
+    assert none[7:] == ["2.39 M", "40", "2m00s", "fbank80"]
+    assert frame[9] == "3m00s"
+    assert "- command: `./ablation.sh --seeds 2`" in md
+    assert "same number of optimiser updates: 40" in md
+    assert "training time of the 4 runs together: 10m00s" in md
+
+    diff = table(md, "Difference from `none`")
+    # frame − none: WER +5.00 with standard error sqrt(2/2 + 0/2) = 1 -> beyond 2 SE: starred;
+    # TER −50.00, SE sqrt(50/2 + 50/2) = 7.07 -> starred; punct acc +40.00, SE 7.07 -> starred
+    assert diff[2][:2] == ["frame", "model.theta_mode=frame"]
+    assert diff[2][2:] == ["+5.00*", "+2.50*", "+40.00*", "-50.00*", "+0.00"]
+    every = table(md, "Every run")
+    assert [r[0] for r in every[1:]] == ["none_seed0", "none_seed1", "frame_seed0", "frame_seed1"]
+    assert every[1][1:6] == ["4.00", "2.00", "50.00", "70.00", "1.00"]
+
+    # a run with nothing scored is listed as such and kept out of the means
+    fake_run(abl, "late_seed0", 1.0, 1.0, 1.0, [("10:00:00", "10:00:10")])
+    for p in (abl / "late_seed0/decode_test").glob("score_*"):
+        for f in p.iterdir():
+            f.unlink()
+        p.rmdir()
+    md = report.write_report(abl, seeds=2, images=False).read_text()
+    assert "**Not scored**" in md and "late_seed0" in md
+    late = [r for r in table(md, "Results")[1:] if r[0] == "late"][0]
+    assert late[2] == "–"
+
+
+def test_score_metrics_reads_any_result_json(tmp_path):
+    write_json(tmp_path / "score_wer_words/result.json", {"total": {"err_rate": 12.5, "sub_rate": 3.0}})
+    write_json(tmp_path / "score_punct/result.json", {"accuracy": 87.5, "correct": 7})
+    write_json(tmp_path / "score_tone/result.json", {"total": {"tone_error_rate": 61.0, "syllable_error_rate": 2.8}})
+    assert report.score_metrics(tmp_path / "score_wer_words/result.json") == {"WER words": (12.5, False)}
+    assert report.score_metrics(tmp_path / "score_punct/result.json") == {"punct acc": (87.5, True)}
+    assert report.score_metrics(tmp_path / "score_tone/result.json") == {"TER": (61.0, False),
+                                                                         "SylER": (2.8, False)}
+
+
+def test_mean_std_is_the_sample_std():
+    mean, std = report.mean_std([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and math.isclose(std, math.sqrt(5 / 3))
+    assert report.mean_std([7.0]) == (7.0, None)
+    assert report.fmt_mean_std([7.0]) == "7.00"
+
+
+def test_gate_log_is_read_per_epoch_and_a_resumed_epoch_counts_once(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "2026-11-24 10:00:00 INFO epoch 1 done: train loss 3.0\n"
+        "2026-11-24 10:00:00 INFO gates {'mean': 0.4, 'open_frac': 0.25, 'voicing_corr': nan} "
+        "pitch {'theta0': 10000.0}\n"
+        "2026-11-24 10:00:09 INFO epoch 2 done: train loss 2.0\n"
+        "2026-11-24 10:00:09 INFO gates {'mean': 0.5, 'open_frac': 0.5, 'voicing_corr': 0.1} pitch {'theta0': 9990.0}\n"
+        "2026-11-24 10:01:00 INFO python -m echo.bin.train (resumed)\n"
+        "2026-11-24 10:01:09 INFO epoch 2 done: train loss 2.0\n"
+        "2026-11-24 10:01:09 INFO gates {'mean': 0.6, 'open_frac': 0.75, 'voicing_corr': -0.2} pitch {}\n")
+    records = parse_gate_log(log)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert math.isnan(records[0]["gates"]["voicing_corr"]) and records[0]["pitch"] == {"theta0": 10000.0}
+    assert records[1]["gates"] == {"mean": 0.6, "open_frac": 0.75, "voicing_corr": -0.2}
+    assert report.train_seconds(log) == 9.0 + 9.0
+
+
+def test_asr_sh_dump_dir_default_is_unchanged():
+    text = (ROOT / "egs/TEMPLATE/asr.sh").read_text()
+    assert "\ndump_dir=dump " in text and "\nablation=false " in text
+    assert '"dump/' not in text   # every path goes through --dump-dir
+    assert os.access(ROOT / "egs/TEMPLATE/ablation.sh", os.X_OK)
+    assert (ROOT / "egs/synth_digits/ablation.sh").resolve() == (ROOT / "egs/TEMPLATE/ablation.sh").resolve()
+
+
+def test_several_test_sets_get_a_column_each(tmp_path):
+    abl = tmp_path / "exp" / "ablation"
+    for name, wer in (("a_seed0", 1.0), ("b_seed0", 2.0)):
+        fake_run(abl, name, wer, 10.0, 50.0, [("10:00:00", "10:00:10")])
+        write_json(abl / name / "decode_eval/score_wer/result.json", {"total": {"err_rate": 3 * wer}})
+    rows = table(report.write_report(abl, images=False).read_text(), "Results")
+    assert rows[0][2:5] == ["WER (eval)", "WER (test)", "CER (test)"]
+    assert [r[2] for r in rows[1:]] == ["**3.00**", "6.00"]
