@@ -191,6 +191,10 @@ if ! "$skip_eval" && stage_on 5; then
       --out "$exp/decode_$s"
   done
   python -m echo.bin.score --results "$exp" --model "$exp/$inference_model" --config "$train_config"
+  # A recipe's own metrics (tone error rate, punctuation accuracy, ...) go beside WER and into RESULTS.md.
+  if [ -f local/score.py ]; then
+    python local/score.py --exp "$exp" --sets "$test_sets" --data "$dump_dir"
+  fi
   cat "$exp/RESULTS.md"
 fi
 
