@@ -101,7 +101,8 @@ class Encoder(nn.Module):
             return None
         return PitchTrack.from_f0(f0, feat_lens, self.subsampling.window, self.subsampling.stride)
 
-    def forward(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _prepare(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None):
+        """Subsampled input and everything the blocks share: masks, rotation, radii, pitch."""
         enc_lens = self.check_lengths(feats, feat_lens, f0)
         x = self.subsampling(feats)
         T = x.shape[1]
@@ -110,6 +111,11 @@ class Encoder(nn.Module):
         pair_distance = track.pair_distance() if self.pitch_bias else None
         allowed = key_allowed(enc_lens, T)
         valid = lengths_to_mask(enc_lens, T)
+        return x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid
+
+    def forward(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = \
+            self._prepare(feats, feat_lens, f0)
         x = self.dropout(x)
         for layer in self.layers:
             x = layer(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track)
@@ -119,14 +125,7 @@ class Encoder(nn.Module):
     def attention_logits(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None,
                          layer: int = 0) -> Tensor:
         """(B, H, T', T') pre-softmax scores of one layer's self-attention (tests, plots)."""
-        enc_lens = self.check_lengths(feats, feat_lens, f0)
-        x = self.subsampling(feats)
-        T = x.shape[1]
-        track = self.pitch_track(f0, feat_lens)
-        rotation, radius_q, radius_k = self.rotary(T, track, device=x.device)
-        pair_distance = track.pair_distance() if self.pitch_bias else None
-        allowed = key_allowed(enc_lens, T)
-        valid = lengths_to_mask(enc_lens, T)
+        x, _, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = self._prepare(feats, feat_lens, f0)
         for i, block in enumerate(self.layers):
             if i == layer:
                 return block.attn.logits(block.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance)
