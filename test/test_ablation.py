@@ -29,11 +29,18 @@ def test_ablation_driver_end_to_end(tmp_path):
     d = make_sandbox(tmp_path, "synth_digits")   # its ablation.sh links to egs/TEMPLATE/ablation.sh
     run(d, "--stop-stage", "2", "--local-data-opts", "--num-train 24 --num-dev 4 --num-test 4")
     configs = "fbank_pitch all_on"
-    # one epoch each; --nj/--inference-nj pass through to asr.sh (one job: no worker processes to start)
+    # one epoch each, both at once (--jobs 2); --nj/--inference-nj pass through to asr.sh
     r = subprocess.run(["./ablation.sh", "--configs", configs, "--seeds", "1", "--train-args", "--train.max_epoch 1",
-                        "--nj", "1", "--inference-nj", "1"], cwd=d, capture_output=True, text=True, timeout=300)
+                        "--jobs", "2", "--nj", "1", "--inference-nj", "1"],
+                       cwd=d, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     abl = d / "exp" / "ablation"
+    # parallel experiments each log to a file of their own and train on nproc/2 threads
+    assert "2 experiments at a time" in r.stdout
+    for c in configs.split():
+        log = (abl / f"logs/{c}_seed0.log").read_text()
+        assert f"Experiment ablation/{c}_seed0 done" in log
+        assert f"{max(1, os.cpu_count() // 2)} threads" in (abl / f"{c}_seed0/train.log").read_text()
 
     # the second feature dump, made by asr.sh stage 1 with --dump-dir: 80 fbank + 3 pitch features
     assert (d / "dump/fbank_pitch/train/feats_dim").read_text().split()[0] == "83"
@@ -78,6 +85,13 @@ def test_ablation_driver_end_to_end(tmp_path):
     r = run(d, "--stage", "3", "--ablation", "true", "--configs", "all_on", "--seeds", "1",
             "--train-args", "--train.max_epoch 2", check=False)
     assert r.returncode != 0 and "--redo true redoes it" in r.stdout
+
+    # a parallel experiment that fails fails the ablation: counted, its log kept, no table, no done mark
+    r = run(d, "--stage", "3", "--ablation", "true", "--configs", configs, "--seeds", "1", "--jobs", "2",
+            "--ablation-tag", "broken", "--train-args", "--train.no_such_option 1", check=False)
+    assert r.returncode != 0 and "2 of 2 experiments failed" in r.stdout, r.stdout[-3000:]
+    assert "no_such_option" in (d / "exp/broken/logs/all_on_seed0.log").read_text()
+    assert not (d / "exp/broken/ABLATION.md").exists() and not (d / "exp/broken/all_on_seed0/ablation.done").exists()
 
 
 def test_unknown_config_is_an_error(tmp_path):
