@@ -191,6 +191,33 @@ def test_specaug_masks_f0_with_time_and_never_padding():
     assert spec_augment(feats, lens, f0, SpecAugConfig(enabled=False))[0] is feats
 
 
+def test_vtlp_moves_formants_up_and_keeps_pitch_features_and_padding():
+    from echo.train.specaug import warp_frequency
+    conf = SpecAugConfig(warp_max=0.2, warp_mel_bins=80, warp_low_hz=20.0, warp_high_hz=8000.0)
+    feats = torch.zeros(2, 5, 83)
+    feats[:, :, 30] = 1.0                  # one "formant" at mel bin 30 (about 1 kHz)
+    feats[:, :, 80:] = 7.0                 # three pitch features after the log-mel bins
+    feats[1, 3:] = 0.0                     # row 1: frames 3.. are padding
+    out = warp_frequency(feats, torch.tensor([1.0, 1.25]), conf)
+    assert torch.allclose(out[0], feats[0], atol=1e-6)                     # alpha 1: unchanged
+    peak = out[1, 0, :80].argmax().item()
+    # 1.25 x the peak's frequency, in the same Kaldi mel layout: bin 30 -> about bin 35
+    hz = lambda b: 700 * (math.exp((1127 * math.log1p(20 / 700) + (b + 1) * (1127 * math.log1p(8000 / 700)
+                                     - 1127 * math.log1p(20 / 700)) / 81) / 1127) - 1)
+    assert abs(hz(peak) / hz(30) - 1.25) < 0.05, peak
+    assert torch.equal(out[1, :3, 80:], feats[1, :3, 80:])                 # pitch features untouched
+    assert torch.equal(out[1, 3:], torch.zeros_like(out[1, 3:]))           # padding stays padding
+    # through spec_augment: F0 is not warped; off (warp_max 0) draws no random numbers
+    f0 = torch.full((2, 5), 120.0)
+    torch.manual_seed(1)
+    warped, f0_out = spec_augment(feats, torch.tensor([5, 3]), f0, SpecAugConfig(enabled=True, warp_max=0.2,
+                                                                                num_time_masks=0, num_freq_masks=0))
+    assert torch.equal(f0_out, f0) and not torch.equal(warped, feats)
+    torch.manual_seed(1)
+    spec_augment(feats, torch.tensor([5, 3]), f0, SpecAugConfig(enabled=True, num_time_masks=0, num_freq_masks=0))
+    assert torch.equal(torch.rand(3), (torch.manual_seed(1), torch.rand(3))[1])
+
+
 def test_greedy_ctc_and_cer():
     lp = torch.full((2, 6, 5), -10.0)
     for b, path in enumerate([[0, 2, 2, 0, 2, 3], [4, 4, 0, 0, 1, 1]]):
