@@ -382,3 +382,38 @@ def test_search_keeps_the_decoder_cache_valid(trained, monkeypatch):
     run_search(trained["model"], trained["feats"], SearchConfig(beam_size=4, ctc_weight=0.3))
     assert calls and all(matched for first, matched in calls if not first)
     assert sum(first for first, _ in calls) == 1
+
+
+@pytest.mark.parametrize("rope_in_cross", [False, True])
+def test_grouped_decoder_cache_equals_one_memory_row_per_hypothesis(trained, rope_in_cross):
+    """Decoder.step with one memory row per utterance for its G hypotheses (what the search passes),
+    hypotheses reselected lazily with select_hyps, gives what the plain cache with memory copied to
+    every hypothesis and reordered with reorder_cache gives."""
+    torch.manual_seed(7)
+    model = EchoModel(dataclasses.replace(trained["cfg"], dropout=0.0, rope_in_cross=rope_in_cross)).eval()
+    dec, G = model.decoder, 3
+    b = pad_batch(trained["feats"][:2])
+    with torch.no_grad():
+        enc, enc_lens = model.encode(b["feats"], b["feat_lens"], b["f0"])
+        utt = torch.arange(2).repeat_interleave(G)
+        tokens = torch.full((2 * G, 1), model.eos)
+        grouped = plain = None
+        for step in range(4):
+            lp_g, grouped = dec.step(tokens, enc, enc_lens, grouped)
+            lp_p, plain = dec.step(tokens, enc[utt], enc_lens[utt], plain)
+            assert (lp_g - lp_p).abs().max().item() < 1e-5
+            # new hypotheses from within each utterance's group, then the next tokens
+            rows = (utt * G + torch.randint(0, G, (2 * G,)))
+            grouped, plain = dec.select_hyps(grouped, rows), dec.reorder_cache(plain, rows)
+            tokens = torch.cat([tokens[rows], torch.randint(2, model.eos, (2 * G, 1))], dim=1)
+        # dropping an utterance: its memory row goes with its hypotheses
+        keep = torch.arange(G, 2 * G)
+        grouped = dec.select_hyps(grouped, keep, torch.tensor([1]))
+        plain = dec.reorder_cache(plain, keep)
+        tokens = torch.cat([tokens[keep], torch.full((G, 1), 2)], dim=1)
+        lp_g, _ = dec.step(tokens, grouped["memory"], grouped["memory_lens"], grouped)
+        lp_p, _ = dec.step(tokens, plain["memory"], plain["memory_lens"], plain)
+        expected = dec(tokens, enc[1:].expand(G, -1, -1), enc_lens[1:].expand(G)).log_softmax(-1)[:, -1]
+        assert (lp_g - expected).abs().max().item() < 1e-5 and (lp_p - expected).abs().max().item() < 1e-5
+        with pytest.raises(ValueError, match="equal groups"):
+            dec.step(tokens, enc, enc_lens, None)  # 3 hypotheses, 2 memory rows

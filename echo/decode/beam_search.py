@@ -4,7 +4,8 @@
     nbest = search(enc, enc_lens, model.ctc_log_probs(enc))   # list over utterances of [Hypothesis]
 
 A batch of B utterances holds B × beam hypotheses ("rows"); each step runs the decoder once over all
-rows (with its self-attention cache), scores K candidate labels per row by
+rows (with its self-attention cache; echo's decoder keeps what it computed from the encoder output once
+per utterance, shared by the utterance's rows), scores K candidate labels per row by
 
     joint = (1 − λ)·log p_att(c | h) + λ·(log ψ_ctc(h·c) − log ψ_ctc(h)) + penalty
 
@@ -95,37 +96,35 @@ def select_cache(cache, rows: Tensor, n_rows: int):
 
 class BeamSearch:
     """decoder: object with step(tokens (N, t), memory (N, T', d), memory_lens (N,), cache) ->
-    (log_probs (N, V), cache); None is allowed when ctc_weight is 1."""
+    (log_probs (N, V), cache); None is allowed when ctc_weight is 1. A decoder with grouped_memory and
+    select_hyps (echo.model.decoder.Decoder) is given memory (U, T', d), one row per utterance."""
 
     def __init__(self, decoder, cfg: SearchConfig, sos_eos: int, blank: int = 0):
         if decoder is None and cfg.ctc_weight < 1.0:
             raise ValueError("a search with ctc_weight < 1 needs the attention decoder")
         self.decoder, self.cfg, self.eos, self.blank = decoder, cfg, sos_eos, blank
+        # a decoder that takes one memory row per utterance for all its beam's rows and selects
+        # hypotheses itself (echo.model.decoder.Decoder): its memory part is computed once per
+        # utterance and never copied, and its self-attention cache is gathered once a step
+        self.grouped = (bool(getattr(decoder, "grouped_memory", False))
+                        and callable(getattr(decoder, "select_hyps", None)))
 
-    # echo.model.decoder.Decoder's cache: entries that follow the hypothesis, and entries computed from
-    # the encoder output only (the same for every hypothesis of an utterance)
-    _HYP_KEYS, _MEMORY_KEYS = {"tokens", "self"}, {"memory", "memory_lens", "cross", "cross_mask"}
+    def _select(self, cache, rows: Tensor, utts: Tensor | None = None):
+        """A grouped decoder's cache of hypotheses `rows` (indices into the current rows) of utterances
+        `utts` (indices into the current utterances; None: the same ones, each row staying with its
+        utterance). Returns cache, memory, memory lengths: the very tensors the cache holds, so the
+        decoder can tell its cache is valid without comparing memory element by element."""
+        cache = self.decoder.select_hyps(cache, rows, utts)
+        return cache, cache["memory"], cache["memory_lens"]
 
-    def _reorder(self, cache, rows: Tensor, n_rows: int, memory: Tensor, memory_lens: Tensor,
-                 within_utterances: bool = False):
-        """Cache, memory and memory lengths of hypotheses `rows` (indices into the current rows).
-
-        within_utterances: every rows[m] is a hypothesis of the same utterance as row m, so whatever
-        was computed from the encoder output is already right and only the per-hypothesis part of the
-        cache moves (copying the cross-attention keys and values each step costs more than using them).
-        """
-        if (within_utterances and isinstance(cache, dict)
-                and set(cache) == self._HYP_KEYS | self._MEMORY_KEYS):
-            cache = dict(cache, tokens=cache["tokens"].index_select(0, rows),
-                         self=[(k.index_select(0, rows), v.index_select(0, rows)) for k, v in cache["self"]])
-            return cache, memory, memory_lens
+    def _reorder(self, cache, rows: Tensor, n_rows: int, memory: Tensor, memory_lens: Tensor):
+        """Any other decoder: cache, memory and memory lengths of hypotheses `rows` (indices into the
+        current rows), memory one row per hypothesis."""
         if hasattr(self.decoder, "reorder_cache"):
             cache = self.decoder.reorder_cache(cache, rows)
         else:
             cache = select_cache(cache, rows, n_rows)
-        if isinstance(cache, dict) and isinstance(cache.get("memory"), Tensor):
-            # hand the decoder back the very tensors its cache holds, so it can tell the cache is valid
-            # without comparing memory element by element
+        if isinstance(cache, dict) and isinstance(cache.get("memory"), Tensor):  # as in _select
             return cache, cache["memory"], cache["memory_lens"]
         return cache, memory.index_select(0, rows), memory_lens.index_select(0, rows)
 
@@ -166,7 +165,10 @@ class BeamSearch:
                 att, cache = self.decoder.step(ys[::W], enc, enc_lens, None)
                 att = att.float()[utt]
                 V = att.shape[-1]
-                cache, memory, memory_lens = self._reorder(cache, utt, B, enc, enc_lens)
+                if self.grouped:  # the memory part stays one row per utterance
+                    cache, memory, memory_lens = self._select(cache, utt)
+                else:
+                    cache, memory, memory_lens = self._reorder(cache, utt, B, enc, enc_lens)
             elif use_att:
                 att, cache = self.decoder.step(ys, memory, memory_lens, cache)
                 att = att.float()
@@ -225,9 +227,10 @@ class BeamSearch:
             score = top_score.masked_fill(is_eos, NEG_INF)
             ys = torch.cat([ys[rows], cand_all[rows, cols][:, None]], dim=1)
             att_acc = new_att
-            if use_att:
-                cache, memory, memory_lens = self._reorder(cache, rows, n_rows, memory, memory_lens,
-                                                           within_utterances=True)
+            if use_att and self.grouped:  # rows[m] is a hypothesis of row m's utterance
+                cache, memory, memory_lens = self._select(cache, rows)
+            elif use_att:
+                cache, memory, memory_lens = self._reorder(cache, rows, n_rows, memory, memory_lens)
             if use_ctc:
                 ctc_state = CTCPrefixScorer.select(cands, rows, cols)
             step += 1
@@ -248,7 +251,9 @@ class BeamSearch:
                 keep = keep_utt.repeat_interleave(W)
                 keep_rows = keep.nonzero().flatten()
                 utt, ys, score, att_acc = utt[keep_rows], ys[keep_rows], score[keep_rows], att_acc[keep_rows]
-                if use_att:
+                if use_att and self.grouped:
+                    cache, memory, memory_lens = self._select(cache, keep_rows, keep_utt.nonzero().flatten())
+                elif use_att:
                     cache, memory, memory_lens = self._reorder(cache, keep_rows, n_rows, memory, memory_lens)
                 else:
                     memory_lens = memory_lens[keep_rows]
