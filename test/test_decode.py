@@ -139,6 +139,82 @@ def test_beam_search_equals_exhaustive_search(lam, penalty):
         assert [s for _, s in got] == pytest.approx([s for _, s in best], abs=1e-3)
 
 
+@pytest.mark.parametrize("cfg", [
+    SearchConfig(beam_size=6, ctc_weight=0.3, nbest=3, maxlenratio=0.5),
+    SearchConfig(beam_size=6, ctc_weight=0.0, nbest=3, penalty=0.3),
+    SearchConfig(beam_size=5, ctc_weight=1.0, nbest=3, minlenratio=0.1),
+    SearchConfig(beam_size=6, ctc_weight=0.5, nbest=3, normalize_length=True),
+])
+def test_batched_search_equals_one_by_one_nbest_exact_decoder(cfg):
+    """The search's own logic is batch-invariant: with a decoder whose scores are exactly the same
+    whatever the batch (table look-ups), utterances of different lengths decoded together get
+    exactly the n-best lists they get alone: where each stops, its maxlen, which ended
+    hypotheses are kept, ties, pre-beam, padded frames of the CTC scorer."""
+    V, eos = 9, 8
+    dec = BigramDecoder(V, seed=4)
+    g = torch.Generator().manual_seed(4)
+    lens = [23, 7, 16, 3, 11]
+    memory = [torch.randn(n, V, generator=g) for n in lens]
+    ctc = [torch.randn(n, V, generator=g).log_softmax(-1) for n in lens]
+    search = BeamSearch(dec, cfg, sos_eos=eos)
+    alone = [search(m[None], torch.tensor([len(m)]), c[None])[0] for m, c in zip(memory, ctc)]
+    for order in (range(len(lens)), [3, 0, 4, 1, 2]):
+        order = list(order)
+        pad = torch.nn.utils.rnn.pad_sequence  # padding values that must not matter
+        batched = search(pad([memory[i] for i in order], batch_first=True, padding_value=5.0),
+                         torch.tensor([lens[i] for i in order]),
+                         pad([ctc[i] for i in order], batch_first=True, padding_value=-0.1))
+        for i, hyps in zip(order, batched):
+            assert len(hyps) == cfg.nbest
+            assert [h.tokens for h in hyps] == [h.tokens for h in alone[i]]
+            assert [h.score for h in hyps] == pytest.approx([h.score for h in alone[i]], abs=1e-5)
+
+
+def bench_utterances():
+    """The 32 random utterances of test/bench/bench_decode.py (its default model's 80-dim features)."""
+    g = torch.Generator().manual_seed(0)
+    lens = torch.randint(100, 401, (32,), generator=g)
+    return [torch.randn(int(n), 80, generator=g) for n in lens]
+
+
+def test_batched_search_equals_one_by_one_nbest_bench_model():
+    """bench_decode.py's setting (default model, random weights, beam 10, nbest 3, CTC weight 0.3,
+    maxlenratio 0.5) on utterances of different lengths: given the same encoder output, decoding in a
+    batch gives each utterance exactly its n-best alone (scores within 1e-4: the decoder's batched
+    attention over padded memory moves them by ~1e-5).
+
+    The encoder is run once per utterance here on purpose: a padded batch changes its output by ~1e-6
+    (other matmul shapes), and a random model's beam is full of near-ties. Utterance 14 of the bench
+    (included below) is one: encoded in the bench's batch of 16, two hypotheses at step 19 tie for the
+    10th beam slot at −53.6504974; encoded alone one of them scores −53.6504936 (3.8e-6 apart), the
+    other one is kept, and the search goes on differently: the same 1-best (−145.3474), but the batch's
+    2nd best (−145.3611) never ends alone, so its 3rd (−145.3644) comes 2nd and another (−145.4124)
+    3rd. Given the batch's encoder output, the search alone finds the batch's n-best: floating point
+    in the encoder, not the search."""
+    torch.manual_seed(0)
+    model = EchoModel(EchoConfig(vocab_size=32)).eval()
+    feats = bench_utterances()
+    picked = [14, 2, 13, 1, 8, 3]  # 93, 24, 69, 60, 91, 33 encoder frames
+    search = BeamSearch(model.decoder, SearchConfig(beam_size=10, ctc_weight=0.3, maxlenratio=0.5, nbest=3),
+                        model.vocab_size - 1)
+    with torch.no_grad():
+        enc, lp = [], []
+        for i in picked:
+            e, el = model.encode(feats[i][None], torch.tensor([len(feats[i])]), torch.full((1, len(feats[i])), 120.0))
+            enc.append(e[0, :int(el[0])])
+            lp.append(model.ctc_log_probs(e)[0, :int(el[0])])
+        lens = torch.tensor([len(e) for e in enc])
+        alone = [search(e[None], lens[k:k + 1], p[None])[0] for k, (e, p) in enumerate(zip(enc, lp))]
+        for order in (list(range(len(picked))), [1, 3, 0, 5, 2, 4]):
+            pad = torch.nn.utils.rnn.pad_sequence  # padding values that must not matter
+            batched = search(pad([enc[k] for k in order], batch_first=True, padding_value=3.0), lens[order],
+                             pad([lp[k] for k in order], batch_first=True, padding_value=-0.5))
+            for k, hyps in zip(order, batched):
+                assert len(hyps) == 3
+                assert [h.tokens for h in hyps] == [h.tokens for h in alone[k]], picked[k]
+                assert [h.score for h in hyps] == pytest.approx([h.score for h in alone[k]], abs=1e-4)
+
+
 def test_maxlen_forces_a_proper_end():
     V, eos = 6, 5
     dec = BigramDecoder(V, seed=3)
