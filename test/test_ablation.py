@@ -258,3 +258,12 @@ def test_several_test_sets_get_a_column_each(tmp_path):
     rows = table(report.write_report(abl, images=False).read_text(), "Results")
     assert rows[0][2:5] == ["WER (eval)", "WER (test)", "CER (test)"]
     assert [r[2] for r in rows[1:]] == ["**3.00**", "6.00"]
+
+
+def test_a_field_missing_from_an_older_config_counts_as_its_default():
+    # a run whose config.yaml predates a field (here specaug.warp_max) had that field's default
+    old = {"model": {"theta_mode": "none"}, "specaug": {"enabled": True}}
+    new = {"model": {"theta_mode": "none"}, "specaug": {"enabled": True, "warp_max": 0.0}}
+    assert report.config_changes(new, old, "fbank80", "fbank80") == "none"
+    newer = {"model": {"theta_mode": "frame"}, "specaug": {"enabled": True, "warp_max": 0.1}}
+    assert report.config_changes(newer, old, "fbank80", "fbank80") == "model.theta_mode=frame, specaug.warp_max=0.1"

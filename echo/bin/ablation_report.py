@@ -240,11 +240,23 @@ def column_title(key: tuple[str, str], multi_set: bool) -> str:
     return f"{label} ({test_set})" if multi_set else label
 
 
+def _field_defaults() -> dict:
+    """The trainer's current defaults, {section: {field: value}}."""
+    from echo.model.echo import EchoConfig
+    from echo.train.config import defaults
+    return defaults(EchoConfig)
+
+
 def config_changes(cfg: dict, ref: dict, feats: str, ref_feats: str) -> str:
-    """What a resolved config.yaml changes against the reference's (the seed aside)."""
+    """What a resolved config.yaml changes against the reference's (the seed aside). A field one of
+    them lacks (a config.yaml written before the field existed) had its default, which is what a new
+    switch is given so that older runs keep their meaning: it is compared as that default."""
     changes = []
+    base = _field_defaults()
     for sec in sorted(set(cfg) | set(ref)):
         a, b = cfg.get(sec) or {}, ref.get(sec) or {}
+        if isinstance(a, dict) and isinstance(b, dict) and isinstance(base.get(sec), dict):
+            a, b = {**base[sec], **a}, {**base[sec], **b}
         if not isinstance(a, dict) or not isinstance(b, dict):
             continue
         for k in sorted(set(a) | set(b)):
