@@ -109,22 +109,23 @@ class BeamSearch:
         self.grouped = (bool(getattr(decoder, "grouped_memory", False))
                         and callable(getattr(decoder, "select_hyps", None)))
 
-    def _select(self, cache, rows: Tensor, utts: Tensor | None = None):
-        """A grouped decoder's cache of hypotheses `rows` (indices into the current rows) of utterances
-        `utts` (indices into the current utterances; None: the same ones, each row staying with its
-        utterance). Returns cache, memory, memory lengths: the very tensors the cache holds, so the
-        decoder can tell its cache is valid without comparing memory element by element."""
-        cache = self.decoder.select_hyps(cache, rows, utts)
-        return cache, cache["memory"], cache["memory_lens"]
+    def _follow(self, cache, rows: Tensor, n_rows: int, memory: Tensor, memory_lens: Tensor,
+                utts: Tensor | None = None):
+        """Cache, memory and memory lengths of hypotheses `rows` (indices into the current rows).
 
-    def _reorder(self, cache, rows: Tensor, n_rows: int, memory: Tensor, memory_lens: Tensor):
-        """Any other decoder: cache, memory and memory lengths of hypotheses `rows` (indices into the
-        current rows), memory one row per hypothesis."""
+        A grouped decoder keeps one memory row per utterance: `utts` are the utterances kept (indices
+        into the current ones; None: the same ones, each row staying with its utterance). Any other
+        decoder gets memory one row per hypothesis. Either way the memory returned is the very tensor
+        the cache holds where it holds one, so the decoder can tell its cache is valid without
+        comparing memory element by element."""
+        if self.grouped:
+            cache = self.decoder.select_hyps(cache, rows, utts)
+            return cache, cache["memory"], cache["memory_lens"]
         if hasattr(self.decoder, "reorder_cache"):
             cache = self.decoder.reorder_cache(cache, rows)
         else:
             cache = select_cache(cache, rows, n_rows)
-        if isinstance(cache, dict) and isinstance(cache.get("memory"), Tensor):  # as in _select
+        if isinstance(cache, dict) and isinstance(cache.get("memory"), Tensor):
             return cache, cache["memory"], cache["memory_lens"]
         return cache, memory.index_select(0, rows), memory_lens.index_select(0, rows)
 
@@ -165,10 +166,7 @@ class BeamSearch:
                 att, cache = self.decoder.step(ys[::W], enc, enc_lens, None)
                 att = att.float()[utt]
                 V = att.shape[-1]
-                if self.grouped:  # the memory part stays one row per utterance
-                    cache, memory, memory_lens = self._select(cache, utt)
-                else:
-                    cache, memory, memory_lens = self._reorder(cache, utt, B, enc, enc_lens)
+                cache, memory, memory_lens = self._follow(cache, utt, B, enc, enc_lens)
             elif use_att:
                 att, cache = self.decoder.step(ys, memory, memory_lens, cache)
                 att = att.float()
@@ -227,10 +225,8 @@ class BeamSearch:
             score = top_score.masked_fill(is_eos, NEG_INF)
             ys = torch.cat([ys[rows], cand_all[rows, cols][:, None]], dim=1)
             att_acc = new_att
-            if use_att and self.grouped:  # rows[m] is a hypothesis of row m's utterance
-                cache, memory, memory_lens = self._select(cache, rows)
-            elif use_att:
-                cache, memory, memory_lens = self._reorder(cache, rows, n_rows, memory, memory_lens)
+            if use_att:  # rows[m] is a hypothesis of row m's utterance
+                cache, memory, memory_lens = self._follow(cache, rows, n_rows, memory, memory_lens)
             if use_ctc:
                 ctc_state = CTCPrefixScorer.select(cands, rows, cols)
             step += 1
@@ -251,10 +247,9 @@ class BeamSearch:
                 keep = keep_utt.repeat_interleave(W)
                 keep_rows = keep.nonzero().flatten()
                 utt, ys, score, att_acc = utt[keep_rows], ys[keep_rows], score[keep_rows], att_acc[keep_rows]
-                if use_att and self.grouped:
-                    cache, memory, memory_lens = self._select(cache, keep_rows, keep_utt.nonzero().flatten())
-                elif use_att:
-                    cache, memory, memory_lens = self._reorder(cache, keep_rows, n_rows, memory, memory_lens)
+                if use_att:
+                    cache, memory, memory_lens = self._follow(cache, keep_rows, n_rows, memory, memory_lens,
+                                                              keep_utt.nonzero().flatten())
                 else:
                     memory_lens = memory_lens[keep_rows]
                 if use_ctc:
