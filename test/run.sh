@@ -7,4 +7,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Idempotent and quick when tools/venv is up to date; installs it on a fresh clone.
 "$root/tools/install.sh" >&2
 cd "$root"
+# Subprocesses (recipes, torchrun) import the echo of this tree, whichever checkout the venv came from.
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 exec "$root/tools/venv/bin/python" -m pytest test "$@"

@@ -7,5 +7,7 @@ export ECHO_ROOT
 "$ECHO_ROOT/tools/install.sh" > /dev/null
 export PATH="$ECHO_ROOT/tools/venv/bin:$ECHO_ROOT/utils:$PATH"
 export VIRTUAL_ENV="$ECHO_ROOT/tools/venv"
+# The echo of this tree, not whichever checkout the venv was installed from (git worktrees share a venv).
+export PYTHONPATH="$ECHO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export LC_ALL=C            # sort in C byte order, like Kaldi
 export PYTHONIOENCODING=utf-8 PYTHONUNBUFFERED=1
