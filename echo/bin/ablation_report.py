@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from echo.io import atomic
 
 DEFAULT_ORDER = ("baseline", "fbank_pitch", "theta_utterance", "theta_frame", "radius_f0", "radius_logf0",
                  "pitch_bias", "f0_gate", "all_on")
@@ -442,9 +443,7 @@ def write_report(ablation_dir, configs: list[str] | None = None, seeds: int | No
         written, figure_notes = make_figures(runs, ablation_dir / "images", utt)
         notes += figure_notes
     out = out or ablation_dir / "ABLATION.md"
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(report_markdown(runs, command, reference, written, notes), encoding="utf-8")
-    tmp.replace(out)
+    atomic.write_text(out, report_markdown(runs, command, reference, written, notes))
     return out
 
 

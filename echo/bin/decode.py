@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import shlex
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ from echo.data.dataset import collate
 from echo.decode.beam_search import Hypothesis, SearchConfig
 from echo.decode.data import open_data
 from echo.decode.recognizer import MODES, Recognizer
+from echo.io import atomic
 
 log = logging.getLogger("echo.decode")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -142,12 +142,6 @@ def remove_outputs(out: Path) -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def rank_dirs(out: Path, nbest: int) -> list[Path]:
     """Where rank n (0 = best) of the n-best goes: OUT/<n+1>best_recog/, or OUT itself when nbest is 1."""
     return [out / f"{n}best_recog" for n in range(1, nbest + 1)] if nbest > 1 else [out]
@@ -233,7 +227,7 @@ def decode(args, opts: dict) -> dict:
                 batch_size=opts["batch_size"], num_utts=len(rows), too_short=too_short,
                 audio_seconds=round(audio_seconds, 3), decode_seconds=round(decode_seconds, 3),
                 load_seconds=round(load_seconds, 3), rtf=rtf)
-    write_json_atomic(args.out / "decode_info.json", info)
+    atomic.write_json(args.out / "decode_info.json", info)
     log.info("RTF %.4f (decode %.2f s / audio %.2f s, %d utterances, %s, %d threads)",
              rtf, decode_seconds, audio_seconds, len(rows), device, torch.get_num_threads())
     if too_short:
@@ -305,7 +299,7 @@ def run_jobs(args, opts: dict) -> dict:
                 rtf=decode_seconds / audio if audio > 0 else float("nan"),
                 elapsed_seconds=round(elapsed, 3), rtf_elapsed=elapsed / audio if audio > 0 else float("nan"))
     info.pop("load_seconds", None)
-    write_json_atomic(args.out / "decode_info.json", info)
+    atomic.write_json(args.out / "decode_info.json", info)
     shutil.rmtree(job_out, ignore_errors=True)
     log.info("RTF %.4f per job (decode %.2f s in %d jobs / audio %.2f s); %.4f in elapsed time (%.2f s)",
              info["rtf"], decode_seconds, nj, audio, info["rtf_elapsed"], elapsed)

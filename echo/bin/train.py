@@ -42,6 +42,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from echo.data.dataset import EchoDataset, collate
+from echo.io import atomic
 from echo.model.echo import EchoConfig, EchoModel
 from echo.plot.curves import plot_curves
 from echo.text.tokenizer import Tokenizer
@@ -209,7 +210,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
                  batches_per_epoch, step)
     if info.is_main:
         header = f"# python -m echo.bin.train {' '.join(shlex.quote(a) for a in argv)}\n"
-        checkpoint.atomic_text_save(header + config.dump(cfg), exp_dir / "config.yaml")
+        atomic.write_text(exp_dir / "config.yaml", header + config.dump(cfg))
     if epoch > t["max_epoch"]:
         log.info("already trained for %d epochs (train.max_epoch %d): raise --train.max_epoch to go on",
                  epoch - 1, t["max_epoch"])

@@ -23,6 +23,7 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from echo.io import atomic
 
 
 class DataDirError(ValueError):
@@ -126,14 +127,7 @@ def write_kv(path, items, sort: bool = True) -> None:
         lines.append((key, value))
     if sort:
         lines.sort(key=lambda kv: (c_key(kv[0]), c_key(kv[1])))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for key, value in lines:
-                f.write(f"{key} {value}\n" if value else f"{key}\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic.write_text(path, "".join(f"{key} {value}\n" if value else f"{key}\n" for key, value in lines))
 
 
 def read_segments(path) -> dict[str, tuple[str, float, float]]:

@@ -5,14 +5,12 @@ cmvn.npz holds `mean` and `std` (float64, (D,)) and `count` (frames). It is ship
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from echo.features.config import FeatureError
+from echo.io import atomic
 
 DEFAULT_STD_FLOOR = 1e-3   # a constant dimension (e.g. voicing of an all-unvoiced set) must not divide by ~0
 
@@ -77,12 +75,7 @@ class CMVN:
             raise FeatureError(f"{path}: cannot read CMVN statistics: {e}") from e
 
     def save(self, path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mean=self.mean, std=self.std, count=np.int64(self.count))
-        os.replace(tmp, path)
+        atomic.save_npz(path, mean=self.mean, std=self.std, count=np.int64(self.count))
 
     def __call__(self, feats):
         if feats.shape[-1] != self.dim:

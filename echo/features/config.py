@@ -6,12 +6,11 @@ The same config is copied into every dump dir (dump/<set>/conf/feats.yaml) and i
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from echo.io import atomic
 
 # Pitch extractors we ship. Kaldi's pitch tracker is not offered: kaldi-native-fbank (1.22) has no
 # pitch extractor (only fbank/mfcc/stft/whisper features), and we do not reimplement it by hand.
@@ -85,9 +84,4 @@ class FeatureConfig:
 
     def to_yaml(self, path) -> None:
         """Write atomically (temp file + rename) so a killed job never leaves half a config."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yaml.safe_dump(dataclasses.asdict(self), f, sort_keys=False)
-        os.replace(tmp, path)
+        atomic.write_yaml(path, dataclasses.asdict(self))

@@ -12,8 +12,6 @@ rotary similarity maps with untrained and learned θ (echo/plot/rotary.py), gate
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +20,7 @@ import numpy as np
 matplotlib.use("Agg")   # files only
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
+from echo.io import atomic
 
 CURVE_PANELS = (   # key -> title
     ("valid.loss", "validation loss"),
@@ -33,18 +32,10 @@ CURVE_PANELS = (   # key -> title
 
 def save_figure(fig, out_path, dpi: int = 100) -> Path:
     """Write `fig` to out_path (PNG) through a temporary file and close it."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, out_path)
+        return atomic.atomic_write(out_path, lambda f: fig.savefig(f, dpi=dpi, format="png"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out_path
 
 
 def config_colors(configs) -> dict[str, tuple]:

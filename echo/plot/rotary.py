@@ -7,8 +7,6 @@ still resembles far neighbours; a narrow one means it sees only nearby frames.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from echo.model.pitch import PitchTrack  # noqa: E402
 from echo.model.rotary import PitchRotary, Rotation  # noqa: E402
+from echo.io import atomic
 
 COLUMNS = (   # title -> PitchRotary switches
     ("θ0 (no F0)", dict(theta_mode="none")),
@@ -97,15 +96,8 @@ def plot_rotary(f0: np.ndarray, out_path, title: str = "", frame_shift_ms: float
                 a.set_ylabel("frame i")
             fig.colorbar(im, ax=a, fraction=0.046, pad=0.03)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=out_path.name + ".", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, out_path)
+        atomic.atomic_write(out_path, lambda f: fig.savefig(f, dpi=110, format="png"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out_path

@@ -17,9 +17,9 @@ in neither mark is wrong, and is listed in the confusion as None. Words are scor
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from echo.io import atomic
 
 FINAL_MARKS = (".", "?")
 
@@ -106,7 +106,5 @@ def write_punct_result(result: PunctResult, out_dir: Path, title: str = "") -> P
         lines.append(f"{r:>7} " + " ".join(f"{result.confusion.get((r, h), 0):>6}" for h in hyp_marks))
     for name, content in (("result.txt", "\n".join(lines) + "\n"),
                           ("result.json", json.dumps(result.as_dict(), indent=1) + "\n")):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, out_dir / name)
+        atomic.write_text(out_dir / name, content)
     return out_dir / "result.txt"

@@ -11,12 +11,12 @@ them; the corpus-specific scoring stays in the recipe:
     replace_section(args.exp / "RESULTS.md", MARK, table_section(title, notes, columns, rows))
 """
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from echo.data.datadir import read_kv_dict
+from echo.io import atomic
 
 
 def score_parser(description: str, data_help: str = "where <set>/text is") -> argparse.ArgumentParser:
@@ -50,9 +50,7 @@ def replace_section(results_md: Path, mark: str, section: str) -> None:
     earlier run of the same script), atomically."""
     text = results_md.read_text(encoding="utf-8") if results_md.is_file() else ""
     text = text.split(mark)[0].rstrip("\n")
-    tmp = results_md.with_name(f".{results_md.name}.tmp{os.getpid()}")
-    tmp.write_text(f"{text}\n\n{mark}\n{section}" if text else f"{mark}\n{section}", encoding="utf-8")
-    tmp.replace(results_md)
+    atomic.write_text(results_md, f"{text}\n\n{mark}\n{section}" if text else f"{mark}\n{section}")
 
 
 def table_section(title: str, notes: list[str], columns: list[str], rows: list[str]) -> str:

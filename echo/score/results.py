@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
 import subprocess
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import yaml
 
 import echo
+from echo.io import atomic
 
 REPO_ROOT = Path(echo.__file__).resolve().parents[1]
 
@@ -150,7 +150,4 @@ def write_results_md(exp_dir: str | Path, checkpoint: str | Path | None = None,
     """(Re)write exp_dir/RESULTS.md from every scored decode dir; returns its path."""
     exp_dir = Path(exp_dir)
     path = exp_dir / "RESULTS.md"
-    tmp = path.with_name(f".RESULTS.md.tmp{os.getpid()}")
-    tmp.write_text(results_markdown(exp_dir, checkpoint, config), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic.write_text(path, results_markdown(exp_dir, checkpoint, config))

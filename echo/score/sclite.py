@@ -16,10 +16,10 @@ result.txt holds, like `sclite -i rm -o all stdout`:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from echo.score.wer import SPACE, ScoreResult, UttScore, join_units
+from echo.io import atomic
 
 
 def _fmt(v, width: int, decimals: int = 1) -> str:
@@ -126,19 +126,13 @@ def result_text(result: ScoreResult, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_result(result: ScoreResult, out_dir: str | Path, title: str = "") -> None:
     """Write out_dir/result.txt, out_dir/result.json and sclite's ref.trn / hyp.trn (each atomically)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trn = {side: "".join(f"{join_units(getattr(u, side), result.unit)} ({u.spk}-{u.utt_id})\n" for u in result.utts)
            for side in ("ref", "hyp")}
-    _write_atomic(out_dir / "ref.trn", trn["ref"])
-    _write_atomic(out_dir / "hyp.trn", trn["hyp"])
-    _write_atomic(out_dir / "result.json", json.dumps(result.as_dict(), indent=1, ensure_ascii=False) + "\n")
-    _write_atomic(out_dir / "result.txt", result_text(result, title))
+    atomic.write_text(out_dir / "ref.trn", trn["ref"])
+    atomic.write_text(out_dir / "hyp.trn", trn["hyp"])
+    atomic.write_text(out_dir / "result.json", json.dumps(result.as_dict(), indent=1, ensure_ascii=False) + "\n")
+    atomic.write_text(out_dir / "result.txt", result_text(result, title))

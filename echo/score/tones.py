@@ -24,11 +24,11 @@ one (a model's <unk>, say) can still match a base syllable, and then counts as a
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+from echo.io import atomic
 
 TONED_SYLLABLE = re.compile(r"^(?P<base>\S+?)(?P<tone>[1-5])$")
 
@@ -208,7 +208,5 @@ def write_tone_result(result: ToneResult, out_dir: Path, title: str = "") -> Pat
                       "Tone confusion over syllables with the right base (rows: reference, columns: hypothesis):",
                       result.confusion_table(), ""])
     for name, content in (("result.txt", text), ("result.json", json.dumps(result.as_dict(), indent=1) + "\n")):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, out_dir / name)
+        atomic.write_text(out_dir / name, content)
     return out_dir / "result.txt"

@@ -11,7 +11,6 @@ train/dev/test with the voice checks (write_corpus).
 """
 import argparse
 import multiprocessing
-import os
 import shutil
 import sys
 import time
@@ -24,6 +23,7 @@ import soundfile
 import soxr
 
 from echo.synth.espeak import SAMPLE_RATE, list_variants, synthesize
+from echo.io import atomic
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,8 @@ def render(utt: Utterance, fs: int) -> np.ndarray:
 def _render_to_file(job: tuple[Utterance, int, str]) -> tuple[str, float]:
     utt, fs, path = job
     samples = render(utt, fs)
-    tmp = f"{path}.tmp{os.getpid()}.wav"
-    soundfile.write(tmp, samples, fs, subtype="PCM_16")
-    os.replace(tmp, path)  # a killed job never leaves a truncated WAV under the final name
+    # a killed job never leaves a truncated WAV under the final name
+    atomic.atomic_write(path, lambda f: soundfile.write(f, samples, fs, subtype="PCM_16", format="WAV"))
     return utt.utt_id, len(samples) / fs
 
 
@@ -148,9 +147,7 @@ def write_synth_table(path: Path, utts: list[Utterance]):
         row = asdict(u)
         row.update(spk_id=u.speaker.spk_id, voice=u.speaker.voice, pitch=u.speaker.pitch)
         lines.append("\t".join(str(row[f]) for f in fields))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 # --- what a recipe's local/make_corpus.py shares ---------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
+from echo.io import atomic
 
 BLANK, UNK, SOS_EOS, SPACE = "<blank>", "<unk>", "<sos/eos>", "<space>"
 TOKEN_TYPES = ("word", "char", "bpe")
@@ -96,10 +97,8 @@ def build_token_list(texts: list[str], token_type: str, out_dir: str | Path, nbp
         raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
     units = [u for u in units if u not in (BLANK, UNK, SOS_EOS)]
     tokens = [BLANK, UNK, *units, SOS_EOS]
-    tmp = out_dir / "tokens.txt.tmp"
-    tmp.write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    tmp.replace(out_dir / "tokens.txt")
-    (out_dir / "token_type").write_text(token_type + "\n")
+    atomic.write_text(out_dir / "token_type", token_type + "\n")
+    atomic.write_text(out_dir / "tokens.txt", "\n".join(tokens) + "\n")
     return Tokenizer.load(out_dir)
 
 

@@ -14,51 +14,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from echo.io import atomic
 
 EPOCH_RE = re.compile(r"^epoch(\d+)\.pt$")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_torch_save(obj, path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_json_save(obj, path) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
-
-
-def atomic_text_save(text: str, path) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def save_checkpoint(path, state: dict) -> None:
     """checkpoint.pt of a run (see echo/bin/train.py for its keys), written atomically."""
-    atomic_torch_save(state, path)
+    atomic.torch_save(state, path)
 
 
 def load(path, map_location="cpu") -> dict:
@@ -100,9 +69,9 @@ def save_model(path, model_state: dict, config: dict, metrics: dict | None = Non
     """Weights-only {"model", "config"} at `path`, and `metrics` beside it as <stem>.json."""
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model_state.items()}
-    atomic_torch_save({"model": state, "config": dict(config)}, path)
+    atomic.torch_save({"model": state, "config": dict(config)}, path)
     if metrics is not None:
-        atomic_json_save(metrics, path.with_suffix(".json"))
+        atomic.write_json(path.with_suffix(".json"), metrics)
 
 
 def load_model(path, device="cpu"):
