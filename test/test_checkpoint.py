@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from echo.bin import average
+from echo.model.echo import load_model, save_model
 from echo.train import checkpoint as ck
 
 
@@ -28,7 +29,7 @@ def test_average_of_two_known_state_dicts():
 def fake_epochs(exp, values, metric="valid.loss"):
     """epoch<N>.pt whose single weight equals N, and sidecars with the given metric values."""
     for epoch, v in enumerate(values, 1):
-        ck.save_model(exp / f"epoch{epoch}.pt", {"w": torch.full((2,), float(epoch))}, {"idim": 4},
+        save_model(exp / f"epoch{epoch}.pt", {"w": torch.full((2,), float(epoch))}, {"idim": 4},
                       {"epoch": epoch, metric: v})
 
 
@@ -80,7 +81,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 def test_load_is_weights_only_and_names_the_file(tmp_path):
     bad = tmp_path / "evil.pt"
     torch.save({"model": {}, "payload": random.Random(0)}, bad)   # an arbitrary object: not loadable
-    with pytest.raises(RuntimeError, match="evil.pt: cannot load checkpoint"):
+    with pytest.raises(RuntimeError, match="evil.pt: truncated or not a torch checkpoint"):
         ck.load(bad)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         ck.load(tmp_path / "missing.pt")
@@ -106,11 +107,11 @@ def test_load_model_from_epoch_file(tmp_path):
     cfg = EchoConfig(idim=16, vocab_size=8, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, ff_dim=32,
                      conv_channels=4)
     model = EchoModel(cfg)
-    ck.save_model(tmp_path / "epoch1.pt", model.state_dict(), dataclasses.asdict(cfg), {"valid.loss": 1.0})
-    loaded = ck.load_model(tmp_path / "epoch1.pt")
+    save_model(tmp_path / "epoch1.pt", model.state_dict(), dataclasses.asdict(cfg), {"valid.loss": 1.0})
+    loaded = load_model(tmp_path / "epoch1.pt")
     assert not loaded.training and loaded.cfg == cfg
     for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
     torch.save({"weights": {}}, tmp_path / "other.pt")
-    with pytest.raises(RuntimeError, match="not an echo model checkpoint"):
-        ck.load_model(tmp_path / "other.pt")
+    with pytest.raises(RuntimeError, match="not an echo model file"):
+        load_model(tmp_path / "other.pt")

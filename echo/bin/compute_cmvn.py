@@ -4,7 +4,8 @@
 
 Streams feats.scp in order (one matrix in memory at a time) and accumulates in float64. Every
 dimension is normalised, the 3 pitch dims included. std is floored (--std-floor) so a constant
-dimension cannot blow up. The .npz (mean, std, count) is written atomically.
+dimension cannot blow up. The .npz (mean, std, count, and the hash of the feats.scp it came from) is
+written atomically; it is the last output of stage 1, so training takes it as the mark of a complete dump.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import kaldiio
 from echo.data.datadir import DataDirError
 from echo.features.cmvn import DEFAULT_STD_FLOOR, CMVN, CMVNAccumulator
 from echo.features.config import FeatureError
+from echo.io.assets import sha256_file
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -43,8 +45,10 @@ def main(argv=None) -> None:
     feats_scp = dump / "feats.scp"
     if not feats_scp.is_file():
         raise DataDirError(f"{feats_scp}: missing (run echo.bin.dump_feats first; an interrupted dump has none)")
-    cmvn = compute_cmvn(feats_scp, args.std_floor)
     out = Path(args.out) if args.out else dump / "cmvn.npz"
+    out.unlink(missing_ok=True)   # statistics of an earlier dump must not outlive a failure below
+    cmvn = compute_cmvn(feats_scp, args.std_floor)
+    cmvn.source_sha256 = sha256_file(feats_scp)
     cmvn.save(out)
     print(f"compute_cmvn: {cmvn.count} frames, {cmvn.dim} dims from {feats_scp} -> {out}")
 

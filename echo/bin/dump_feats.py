@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COPIED_FILES = ("text", "utt2spk", "spk2utt", "wav.scp", "segments", "spk2gender", "reco2file_and_channel")
 PER_UTT_FILES = ("text", "utt2spk", "segments")   # keyed by utt (wav.scp too when there are no segments)
 # Outputs of a previous run that must not survive into this one.
-STALE_OUTPUTS = ("feats.scp", "f0.scp", "utt2num_frames", "utt2dur", "feats_dim", "bad_utts") + COPIED_FILES
+STALE_OUTPUTS = ("feats.scp", "f0.scp", "utt2num_frames", "utt2dur", "feats_dim", "bad_utts", "cmvn.npz") + COPIED_FILES
 
 
 def str2bool(value: str) -> bool:

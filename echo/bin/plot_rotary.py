@@ -57,7 +57,7 @@ def main(argv=None):
 
     rotary, subsampling = None, args.subsampling
     if args.model:
-        from echo.train.checkpoint import load_model
+        from echo.model.echo import load_model
         model = load_model(args.model)
         rotary, subsampling = model.encoder.rotary, model.cfg.subsampling
         title += f" — {args.model}"

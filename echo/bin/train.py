@@ -22,7 +22,9 @@ longer. A run killed at any point and resumed ends with the weights of an uninte
 
 Writes to <exp-dir>/<tag>/: config.yaml, train.log, checkpoint.pt, epoch<N>.pt + epoch<N>.json (the
 keep_nbest best by best_metric, and the latest), valid.<metric>.ave_<n>best.pt, tensorboard/, images/,
-and copies of token_list/, feats.yaml and cmvn.npz so that decoding needs neither data/ nor dump/.
+and copies of token_list/, feats.yaml and cmvn.npz with their content hashes (assets.json, echo.io.assets),
+so that decoding needs neither data/ nor dump/. A rerun with other assets is refused (name a new --tag, or
+--force to discard the experiment); a rerun of a finished experiment writes nothing.
 """
 from __future__ import annotations
 
@@ -43,7 +45,8 @@ from tqdm import tqdm
 
 from echo.data.dataset import EchoDataset, collate
 from echo.io import atomic
-from echo.model.echo import EchoConfig, EchoModel
+from echo.io.assets import AssetsChanged, DumpIncomplete, check_training_dump, discard_experiment, install_assets
+from echo.model.echo import EchoConfig, EchoModel, save_model
 from echo.plot.curves import plot_curves
 from echo.text.tokenizer import Tokenizer
 from echo.train import checkpoint, config, distributed
@@ -51,7 +54,7 @@ from echo.train.checkpoint import save_checkpoint
 from echo.train.sampler import BucketBatchSampler
 from echo.train.schedule import build_scheduler
 from echo.train.specaug import SpecAugConfig, spec_augment
-from echo.train.trainer import (Meter, autocast, close_logging, copy_assets, hms, log, move, oom_hint,
+from echo.train.trainer import (Meter, autocast, close_logging, hms, log, move, oom_hint,
                                 peak_memory_mb, setup_logging, unused_parameters, validate)
 
 
@@ -67,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--ngpu", type=int, default=0, help="GPUs per node; 0 trains on CPU (default: 0)")
     p.add_argument("--num-workers", type=int, default=0, help="data-loading processes (default: 0)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--force", action="store_true",
+                   help="discard <exp-dir>/<tag> (checkpoints, assets, logs) and train again from scratch")
     config.add_override_options(p, EchoConfig)
     args = p.parse_args(argv)
     try:
@@ -110,14 +115,57 @@ def main(argv=None):
     info = distributed.setup(args.ngpu)
     try:
         return train(args, cfg, info, argv if argv is not None else sys.argv[1:])
+    except (AssetsChanged, DumpIncomplete, atomic.CorruptFileError) as e:
+        raise SystemExit(f"echo.bin.train: {e}") from None   # what is wrong and what to do; no traceback
     finally:
         distributed.cleanup()
         close_logging()
 
 
+def finished_model(exp_dir: Path, cfg: dict) -> EchoModel | None:
+    """The trained model when exp_dir holds a finished run of exactly this config (train.max_epoch reached,
+    the n-best average written), else None. Reads only: a finished experiment is left untouched."""
+    ckpt_path, t = exp_dir / "checkpoint.pt", cfg["train"]
+    if not ckpt_path.is_file():
+        return None
+    ck = load_checkpoint(ckpt_path)
+    metric = t["best_metric"] if t["best_metric"].startswith("valid.") else f"valid.{t['best_metric']}"
+    averaged = exp_dir / f"{metric}.ave_{t['nbest_average']}best.pt"
+    if ck["epoch"] <= t["max_epoch"] or config.diff(ck["train_config"], cfg) or \
+            (t["nbest_average"] > 0 and not averaged.is_file()):
+        return None
+    model = EchoModel(EchoConfig(**ck["config"]))
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return checkpoint.load(path)
+    except atomic.CorruptFileError as e:
+        raise atomic.CorruptFileError(f"{e}. Cannot resume from it: restore it from a copy, or start again "
+                                      f"with another --tag (or --force to discard {path.parent})") from None
+
+
 def train(args, cfg: dict, info, argv) -> EchoModel:
     o, b, t = cfg["optim"], cfg["batch"], cfg["train"]
     exp_dir = Path(args.exp_dir) / args.tag
+    train_dump, token_dir = Path(args.train), Path(args.token_dir)
+    if args.force and info.is_main:
+        discard_experiment(exp_dir)
+    distributed.barrier(info)
+    # Provenance first, and before anything is written: a finished or resumed experiment must go on with
+    # exactly the token list, CMVN and features its weights were trained with.
+    if info.is_main:
+        install_assets(exp_dir, token_dir, train_dump)
+    else:
+        check_training_dump(train_dump)
+    distributed.barrier(info)
+    done = finished_model(exp_dir, cfg)
+    if done is not None:
+        print(f"echo.bin.train: {exp_dir} is already trained (train.max_epoch {t['max_epoch']}); nothing to do. "
+              "Raise --train.max_epoch to train on, or use --force to train again.", file=sys.stderr)
+        return done
     setup_logging(exp_dir / "train.log", info)
     log.info("python -m echo.bin.train %s", " ".join(shlex.quote(a) for a in argv))
     log.info("device %s, %d process(es), torch %s, %d threads", info.device, info.world_size,
@@ -125,9 +173,6 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     set_seed(t["seed"])   # the same on every rank: identical initial weights
 
     # ---- data and model
-    train_dump, token_dir = Path(args.train), Path(args.token_dir)
-    if info.is_main:
-        copy_assets(exp_dir, token_dir, train_dump)
     tokenizer = Tokenizer.load(token_dir)
     train_set = EchoDataset(train_dump, tokenizer, cmvn=train_dump / "cmvn.npz")
     valid_set = EchoDataset(args.valid, tokenizer, cmvn=train_dump / "cmvn.npz")
@@ -182,7 +227,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     ckpt_path = exp_dir / "checkpoint.pt"
     rank_state = None
     if ckpt_path.is_file():
-        ck = checkpoint.load(ckpt_path)
+        ck = load_checkpoint(ckpt_path)
         try:
             model.load_state_dict(ck["model"])
         except RuntimeError as e:
@@ -352,7 +397,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
             log.info("gates %s pitch %s", {k: round(v, 4) for k, v in gates.items() if "." not in k},
                      {k: round(v, 4) for k, v in pitch.items()})
         if info.is_main:
-            checkpoint.save_model(exp_dir / f"epoch{epoch}.pt", model.state_dict(), dataclasses.asdict(model_cfg),
+            save_model(exp_dir / f"epoch{epoch}.pt", model.state_dict(), dataclasses.asdict(model_cfg),
                                   record)
             checkpoint.prune_epochs(exp_dir, t["best_metric"], t["keep_nbest"], protect=(epoch,))
             plot_curves(history, exp_dir / "images")

@@ -44,7 +44,7 @@ class Recognizer:
     def from_checkpoint(cls, model_path, token_dir=None, feat_conf=None, cmvn=None,
                         search: SearchConfig | None = None, mode: str = "beam", device="cpu") -> "Recognizer":
         """Load exp/<tag>/<checkpoint>.pt; token_dir, feat_conf and cmvn default to its exp dir's copies."""
-        from echo.train.checkpoint import load_model
+        from echo.model.echo import load_model
 
         model_path = Path(model_path)
         exp = model_path.parent

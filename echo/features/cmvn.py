@@ -1,6 +1,8 @@
 """Global cepstral mean and variance normalisation: statistics from the training set, applied at load time.
 
-cmvn.npz holds `mean` and `std` (float64, (D,)) and `count` (frames). It is shipped with the model
+cmvn.npz holds `mean` and `std` (float64, (D,)), `count` (frames) and, when computed from a dump dir,
+`source_sha256`: the content hash of the feats.scp it was computed from. Training refuses statistics whose
+feats.scp has changed since (a stage-1 rerun that did not reach compute_cmvn). It is shipped with the model
 (exp/<tag>/cmvn.npz) so inference normalises exactly as training did.
 """
 from __future__ import annotations
@@ -51,7 +53,8 @@ class CMVNAccumulator:
 class CMVN:
     """feats → (feats - mean) / std, for numpy arrays or torch tensors of shape (..., D)."""
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, count: int = 0):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, count: int = 0, source_sha256: str = ""):
+        self.source_sha256 = source_sha256
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
         self.count = int(count)
@@ -70,12 +73,14 @@ class CMVN:
     def load(cls, path) -> "CMVN":
         try:
             with np.load(path) as z:
-                return cls(z["mean"], z["std"], int(z["count"]))
+                source = str(z["source_sha256"]) if "source_sha256" in z.files else ""
+                return cls(z["mean"], z["std"], int(z["count"]), source)
         except (OSError, KeyError, ValueError) as e:
             raise FeatureError(f"{path}: cannot read CMVN statistics: {e}") from e
 
     def save(self, path) -> None:
-        atomic.save_npz(path, mean=self.mean, std=self.std, count=np.int64(self.count))
+        atomic.save_npz(path, mean=self.mean, std=self.std, count=np.int64(self.count),
+                        source_sha256=np.str_(self.source_sha256))
 
     def __call__(self, feats):
         if feats.shape[-1] != self.dim:

@@ -19,6 +19,10 @@ os.umask(_UMASK)
 TMP_SUFFIX = ".tmp"
 
 
+class CorruptFileError(RuntimeError):
+    """A file that exists but cannot be read as what it should be; the message is one line naming it."""
+
+
 def _temporary_prefix(path: Path) -> str:
     return f".{path.name}."
 
@@ -53,6 +57,13 @@ def write_json(path, obj, indent: int | None = 2) -> Path:
     return write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
+def read_json(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CorruptFileError(f"{path}: cannot read JSON: {' '.join(str(e).split())}") from None
+
+
 def write_yaml(path, obj) -> Path:
     import yaml
     return write_text(path, yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
@@ -66,6 +77,24 @@ def save_npz(path, **arrays) -> Path:
 def torch_save(obj, path) -> Path:
     import torch
     return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def torch_load(path, map_location="cpu"):
+    """torch.load(weights_only=True): plain containers and tensors, never pickled code. A missing file is
+    FileNotFoundError; an empty, truncated or foreign one is CorruptFileError, one line naming the file."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise CorruptFileError(f"{path}: empty file (0 bytes), not a torch checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:   # zipfile, pickle and torch errors alike: say which file, in one line
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise CorruptFileError(f"{path}: truncated or not a torch checkpoint ({size} bytes): {reason}") from None
 
 
 def remove_stale_temporaries(directory, recursive: bool = False) -> int:

@@ -208,3 +208,32 @@ class EchoModel(nn.Module):
             if lambdas:
                 out["bias_lambda"] = float(torch.stack(lambdas).mean())
         return out
+
+
+# ---------------------------------------------------------------- weights-only model files (beside the model
+# they build, as whisper keeps load_model: decoding and plotting need the model, never the trainer)
+
+def save_model(path, model_state: dict, config: dict, metrics: dict | None = None) -> None:
+    """Weights-only {"model", "config"} at `path` (atomically), and `metrics` beside it as <stem>.json."""
+    from pathlib import Path
+
+    from echo.io import atomic
+
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model_state.items()}
+    atomic.torch_save({"model": state, "config": dict(config)}, path)
+    if metrics is not None:
+        atomic.write_json(path.with_suffix(".json"), metrics)
+
+
+def load_model(path, device="cpu") -> EchoModel:
+    """The EchoModel of an epoch<N>.pt, an averaged .pt or a checkpoint.pt, in eval mode."""
+    from echo.io import atomic
+
+    ckpt = atomic.torch_load(path, map_location="cpu")
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        keys = ", ".join(map(str, ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise atomic.CorruptFileError(f"{path}: not an echo model file (keys: {keys})")
+    model = EchoModel(EchoConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()

@@ -177,7 +177,7 @@ def rotary_figures(first: dict, dump: Path, utt: str, images: Path, max_frames: 
 
     from echo.model.subsampling import Conv2dSubsampling
     from echo.plot.rotary import plot_rotary
-    from echo.train.checkpoint import load_model
+    from echo.model.echo import load_model
 
     _, f0 = load_utterance(dump, utt, None)
     f0 = f0[:max_frames].numpy()
@@ -219,7 +219,7 @@ def attention_figure(first: dict, utt: str, images: Path, max_frames: int) -> Pa
 
     from echo.model.pitch import PitchTrack
     from echo.plot.attention import attention_maps, has_pitch_bias, plot_attention, without_pitch_bias
-    from echo.train.checkpoint import load_model
+    from echo.model.echo import load_model
 
     candidates = [r for r in first.values() if (r.train_config.get("model") or {}).get("pitch_bias")]
     candidates = [r for r in candidates if r.checkpoint is not None and r.checkpoint.is_file()]

@@ -3,6 +3,7 @@
     checkpoint.pt                 everything a resumed run needs: model, optimiser, scheduler, AMP scaler,
                                   epoch, step, sampler position, RNG states, history (train.py writes it)
     epoch<N>.pt                   weights only: {"model": state_dict, "config": asdict(EchoConfig)}
+                                  (echo.model.echo.save_model / load_model)
     epoch<N>.json                 its validation metrics, e.g. {"epoch": 3, "valid.loss": 0.41, ...}
     valid.<metric>.ave_<n>best.pt the average of the n best epochs by <metric> (same layout as epoch<N>.pt)
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from echo.io import atomic
+from echo.model.echo import save_model
 
 EPOCH_RE = re.compile(r"^epoch(\d+)\.pt$")
 
@@ -31,14 +33,8 @@ def save_checkpoint(path, state: dict) -> None:
 
 
 def load(path, map_location="cpu") -> dict:
-    """torch.load with weights_only=True; a clear error naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:   # a truncated or foreign file: say which one
-        raise RuntimeError(f"{path}: cannot load checkpoint: {e}") from e
+    """A checkpoint file as a dict (echo.io.atomic.torch_load: weights only, one-line errors)."""
+    return atomic.torch_load(path, map_location)
 
 
 # ---------------------------------------------------------------- RNG states (resume must replay dropout,
@@ -61,29 +57,6 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
-
-
-# ---------------------------------------------------------------- weights-only models
-
-def save_model(path, model_state: dict, config: dict, metrics: dict | None = None) -> None:
-    """Weights-only {"model", "config"} at `path`, and `metrics` beside it as <stem>.json."""
-    path = Path(path)
-    state = {k: v.detach().cpu() for k, v in model_state.items()}
-    atomic.torch_save({"model": state, "config": dict(config)}, path)
-    if metrics is not None:
-        atomic.write_json(path.with_suffix(".json"), metrics)
-
-
-def load_model(path, device="cpu"):
-    """The EchoModel of an epoch<N>.pt, an averaged .pt or checkpoint.pt, in eval mode."""
-    from echo.model.echo import EchoConfig, EchoModel   # here: checkpoints are handled without a model too
-
-    ckpt = load(path, map_location="cpu")
-    if "model" not in ckpt or "config" not in ckpt:
-        raise RuntimeError(f"{path}: not an echo model checkpoint (keys: {', '.join(map(str, ckpt))})")
-    model = EchoModel(EchoConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
 
 
 def average_state_dicts(states: list[dict]) -> dict:

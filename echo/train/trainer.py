@@ -1,5 +1,5 @@
 """The pieces of the training loop that are not the loop itself (echo/bin/train.py reads top to bottom):
-logging, experiment-dir assets, OOM messages, AMP, validation with greedy-CTC CER, and the running
+logging, OOM messages, AMP, validation with greedy-CTC CER, and the running
 statistics behind each train.log line.
 """
 from __future__ import annotations
@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -81,28 +79,6 @@ def hms(seconds: float) -> str:
         return "?"
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-# ---------------------------------------------------------------- experiment dir
-
-def copy_assets(exp_dir: Path, token_dir: Path, train_dump: Path) -> None:
-    """token_list/, feats.yaml and cmvn.npz into exp_dir, so decoding needs neither data/ nor dump/."""
-    feats_yaml, cmvn = train_dump / "conf" / "feats.yaml", train_dump / "cmvn.npz"
-    for path, stage in ((feats_yaml, "stage 1, feature dumping"), (cmvn, "stage 1, compute_cmvn"),
-                        (token_dir / "tokens.txt", "stage 2, tokenisation")):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing ({stage} writes it)")
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    for src, name in ((feats_yaml, "feats.yaml"), (cmvn, "cmvn.npz")):
-        tmp = exp_dir / f".{name}.tmp"
-        shutil.copyfile(src, tmp)
-        tmp.replace(exp_dir / name)
-    tmp_dir = Path(tempfile.mkdtemp(dir=exp_dir, prefix=".token_list."))
-    shutil.copytree(token_dir, tmp_dir, dirs_exist_ok=True)
-    dest = exp_dir / "token_list"
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp_dir.replace(dest)
 
 
 # ---------------------------------------------------------------- device, AMP, OOM

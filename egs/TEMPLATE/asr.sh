@@ -155,8 +155,9 @@ if ! "$skip_train" && stage_on 3; then
   need "$token_dir/tokens.txt" "stage 2"
   mkdir -p "$exp"
   # Replays this experiment from the training stage.
-  { echo "#!/usr/bin/env bash"; printf 'cd %q && %q' "$PWD" "$0"; printf ' %q' "${run_args[@]}"; echo " --stage 3 \"\$@\""; } > "$exp/run.sh"
-  chmod +x "$exp/run.sh"
+  # Rewritten only when it changes: a rerun of a finished experiment touches nothing in it.
+  replay=$({ echo "#!/usr/bin/env bash"; printf 'cd %q && %q' "$PWD" "$0"; printf ' %q' "${run_args[@]}"; echo " --stage 3 \"\$@\""; })
+  if [ "$replay" != "$(cat "$exp/run.sh" 2>/dev/null)" ]; then echo "$replay" > "$exp/run.sh"; chmod +x "$exp/run.sh"; fi
   launcher=(python)
   [ "$ngpu" -gt 1 ] && launcher=(torchrun --standalone --nproc_per_node "$ngpu")
   # shellcheck disable=SC2086

@@ -51,7 +51,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.checkpoint:
-        from echo.train.checkpoint import load_model
+        from echo.model.echo import load_model
         model = load_model(args.checkpoint, device=args.device)
     else:
         model = EchoModel(EchoConfig(vocab_size=args.vocab_size)).to(args.device).eval()
