@@ -391,6 +391,15 @@ def test_too_short_utterances_are_named():
         model(feats, lens, f0, ys, y_lens)
 
 
+@pytest.mark.parametrize("bad_id", [0, 11, -2])   # <blank>, <sos/eos>, negative
+def test_blank_and_sos_eos_are_rejected_as_targets(bad_id):
+    model = build(tiny())
+    feats, lens, f0, ys, y_lens = make_batch([40, 40], [3, 2])
+    ys[1, 1] = bad_id
+    with pytest.raises(ValueError, match=r"utterances \[1\] .*outside \[1, 11\).*<blank> = 0"):
+        model(feats, lens, f0, ys, y_lens)
+
+
 def test_ctc_counts_utterances_longer_than_their_frames(caplog):
     model = build(tiny())
     feats, lens, f0, ys, y_lens = make_batch([40, 23], [3, 6])   # 23 frames -> 4 encoder frames < 6 tokens

@@ -27,7 +27,8 @@ from echo.text.tokenizer import build_token_list
 from echo.train import config
 from echo.train.schedule import build_scheduler
 from echo.train.specaug import SpecAugConfig, spec_augment
-from echo.train.trainer import BatchOOMError, char_errors, greedy_ctc, oom_hint
+from echo.decode.beam_search import greedy_ctc
+from echo.train.trainer import BatchOOMError, char_errors, oom_hint
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -222,7 +223,9 @@ def test_greedy_ctc_and_cer():
     lp = torch.full((2, 6, 5), -10.0)
     for b, path in enumerate([[0, 2, 2, 0, 2, 3], [4, 4, 0, 0, 1, 1]]):
         lp[b, torch.arange(6), torch.tensor(path)] = 0.0
-    assert greedy_ctc(lp, torch.tensor([6, 3])) == [[2, 2, 3], [4]]
+    assert [h.tokens for h in greedy_ctc(lp, torch.tensor([6, 3]), 0)] == [[2, 2, 3], [4]]
+    # <sos/eos> (4 here) is no CTC label: validation's CER and greedy decoding both leave it out of the argmax
+    assert [h.tokens for h in greedy_ctc(lp, torch.tensor([6, 3]), 0, sos_eos=4)] == [[2, 2, 3], []]
     edits, chars = char_errors(["abc", "de", ""], ["abd", "de", "xy"])
     assert (edits, chars) == (1 + 0 + 2, 5)
 

@@ -122,11 +122,13 @@ class EchoModel(nn.Module):
         if ys.dim() != 2 or y_lens.shape != ys.shape[:1] or (y_lens.numel() and int(y_lens.max()) > ys.shape[1]):
             raise ValueError(f"ys must be (B, L) with y_lens (B,) ≤ L, got {tuple(ys.shape)} and {y_lens.tolist()}")
         valid = torch.arange(ys.shape[1], device=ys.device)[None, :] < y_lens[:, None]
-        bad = valid & ((ys < 0) | (ys >= self.eos))
+        # <blank> (0) is CTC's "no label": as a target it would make CTC learn to emit nothing there
+        bad = valid & ((ys <= self.blank) | (ys >= self.eos))
         if bad.any():
             rows = bad.any(1).nonzero().flatten().tolist()
-            raise ValueError(f"utterances {rows} of the batch have token ids outside [0, {self.eos}) "
-                             f"(vocab_size {self.vocab_size}, <sos/eos> = {self.eos})")
+            raise ValueError(f"utterances {rows} of the batch have token ids outside [1, {self.eos}) "
+                             f"(<blank> = {self.blank} and <sos/eos> = {self.eos} are not targets; "
+                             f"vocab_size {self.vocab_size})")
 
     def forward(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None, ys: Tensor,
                 y_lens: Tensor) -> tuple[Tensor, dict[str, float]]:

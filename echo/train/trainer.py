@@ -14,6 +14,7 @@ from pathlib import Path
 import jiwer
 import torch
 
+from echo.decode.beam_search import greedy_ctc
 from echo.train import distributed
 from echo.train.distributed import DistInfo
 
@@ -122,17 +123,6 @@ def oom_hint(batch: dict, batch_frames: int, where: str = "training"):
 
 # ---------------------------------------------------------------- validation
 
-def greedy_ctc(log_probs: torch.Tensor, lens: torch.Tensor, blank: int = 0) -> list[list[int]]:
-    """Best path of CTC: argmax per frame, repeats collapsed, blanks removed.
-    log_probs (B, T', V), lens (B,) → B token-id lists."""
-    best = log_probs.argmax(-1).cpu()
-    out = []
-    for b, n in enumerate(lens.tolist()):
-        ids = torch.unique_consecutive(best[b, :n]).tolist()
-        out.append([i for i in ids if i != blank])
-    return out
-
-
 def char_errors(refs: list[str], hyps: list[str]) -> tuple[int, int]:
     """(character edits, reference characters) of a list of pairs, aligned with jiwer. An empty
     reference counts each hypothesis character as an insertion."""
@@ -160,7 +150,8 @@ def validate(model, loader, info: DistInfo, tokenizer, amp: str, batch_frames: i
         with oom_hint(batch, batch_frames, "validation"), autocast(info.device, amp):
             _, stats = model(batch["feats"], batch["feat_lens"], batch["f0"], batch["ys"], batch["y_lens"])
             enc, enc_lens = model.encode(batch["feats"], batch["feat_lens"], batch["f0"])
-            hyp_ids = greedy_ctc(model.ctc_log_probs(enc), enc_lens, model.blank)
+            # the same best path as `echo.bin.decode --mode greedy_ctc`, so valid.cer is what decoding gives
+            hyp_ids = [h.tokens for h in greedy_ctc(model.ctc_log_probs(enc), enc_lens, model.blank, model.eos)]
         n_tok = float(batch["y_lens"].sum() + B)   # the decoder's targets include <eos>
         sums["utts"] += B
         for k in ("loss", "loss_ctc", "loss_att"):
