@@ -124,3 +124,18 @@ def test_bad_files_name_utt_and_reason(tmp_path):
     sf.write(nan, x, 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="utt n1 .*nan.wav.*2 NaN/Inf samples"):
         load_audio(str(nan), 16000, utt_id="n1")
+
+
+@pytest.mark.parametrize("pipe", [False, True])
+def test_truncated_wav_names_both_sizes(tmp_path, pipe):
+    """A WAV cut short (a copy that died half-way) is an error, not a shorter utterance."""
+    full = tmp_path / "full.wav"
+    sf.write(full, sine(200, 1.0, 16000), 16000, subtype="PCM_16")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:44 + 2 * 7000])   # header + 7000 of 16000 samples
+    entry = f"cat {cut} |" if pipe else str(cut)
+    with pytest.raises(AudioError, match=r"utt t1 .*cut.wav.*truncated audio: the header promises 16000 samples "
+                                         r"but the file holds 7000"):
+        load_audio(entry, 16000, utt_id="t1")
+    assert len(load_audio(str(full), 16000)) == 16000   # a whole file reads as before

@@ -10,6 +10,7 @@ segment and cut. Resampling uses soxr (HQ), after cutting, so segment boundaries
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 
 import numpy as np
@@ -66,6 +67,7 @@ def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | No
             rate, total, channels = f.samplerate, f.frames, f.channels
             if total == 0:
                 raise AudioError(f"{where}: audio is empty (0 samples)")
+            _check_not_truncated(f, where)
             first, last = _segment_samples(start, end, rate, total, where)
             if not 0 <= channel < channels:
                 raise AudioError(f"{where}: channel {channel} requested but the audio has {channels}")
@@ -83,6 +85,28 @@ def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | No
     if rate != sample_rate:
         wave = soxr.resample(wave, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+# libsndfile reads a WAV whose header promises more data than the file holds as a shorter file, and says so
+# only in its log ("data : 32000 (should be 15978)"); Kaldi warns about it. A shorter utterance would be
+# transcribed without a word of warning, so it is an error here (or a counted skip with --skip-bad).
+_TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+_BLOCK_ALIGN = re.compile(r"Block Align\s*:\s*(\d+)")
+
+
+def _check_not_truncated(f: sf.SoundFile, where: str) -> None:
+    m = _TRUNCATED.search(f.extra_info or "")
+    if m is None:
+        return
+    promised, held = int(m.group(1)), int(m.group(2))
+    if held >= promised:
+        return
+    align = _BLOCK_ALIGN.search(f.extra_info)
+    per_frame = int(align.group(1)) if align and int(align.group(1)) > 0 else 0
+    unit = (f"{promised // per_frame} samples but the file holds {held // per_frame}" if per_frame else
+            f"{promised} bytes of audio but the file holds {held}")
+    raise AudioError(f"{where}: truncated audio: the header promises {unit} "
+                     f"({promised} vs {held} bytes of data)")
 
 
 def _segment_samples(start: float, end: float | None, rate: int, total: int, where: str) -> tuple[int, int]:
