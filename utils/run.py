@@ -21,7 +21,9 @@ The arguments are shell-quoted one by one, except words that are shell operators
 as ONE argument runs as it is: `utils/run.py log/x.log "prog | sort > out"`.
 
 On failure prints "run.py: k/N jobs failed, log is in <first failing log>" and that log's last 20
-lines, and exits 1. Ctrl-C or SIGTERM kills every running job (whole process groups).
+lines, and exits 1. Jobs stay in run.py's process group, so whatever kills the stage's group (Ctrl-C, a
+scheduler, `kill -9 -PGID`) kills its jobs too; SIGINT, SIGTERM or SIGHUP to run.py alone kills every
+running job with all its descendants, and run.py waits for them before it exits.
 
 Options:
     --max-jobs N         at most N jobs at a time (default: all N); --max-jobs-run is the same
@@ -153,8 +155,26 @@ def now() -> str:
     return time.strftime("%a %b %d %H:%M:%S %Z %Y")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of pid (children first), read from /proc; [] where there is no /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 class LocalRunner:
-    """Runs the jobs of a Spec in parallel threads, each a `bash -c` in its own process group."""
+    """Runs the jobs of a Spec in parallel threads, each a `bash -c` in run.py's own process group (a
+    job in a session of its own would outlive a SIGKILL to the stage and go on writing its outputs)."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -174,7 +194,7 @@ class LocalRunner:
             start = time.monotonic()
             with open(log, "ab") as out:
                 proc = subprocess.Popen(["bash", "-c", command], stdin=subprocess.DEVNULL,
-                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                        stdout=out, stderr=subprocess.STDOUT)
             self.running.add(proc)
         code = proc.wait()
         with self.lock:
@@ -189,10 +209,11 @@ class LocalRunner:
         with self.lock:
             self.stopping = True
             for proc in self.running:
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    pass
+                for pid in [proc.pid] + descendants(proc.pid):
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
 
     def run(self) -> dict[int, int]:
         workers = min(self.spec.max_jobs or len(self.spec.jobs), len(self.spec.jobs))
@@ -282,7 +303,8 @@ def on_sigterm(signum, frame):
 
 def main(argv: list[str]) -> int:
     spec = parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_sigterm)
     try:
         codes = run_slurm(spec) if spec.backend == "slurm" else LocalRunner(spec).run()
     except KeyboardInterrupt:

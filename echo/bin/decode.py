@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,15 +32,14 @@ from pathlib import Path
 import torch
 import yaml
 
-from echo.data.datadir import c_sorted, read_kv_dict, split_data, write_kv
+from echo.data.datadir import c_sorted, read_kv_dict, write_kv
 from echo.data.dataset import collate
 from echo.decode.beam_search import Hypothesis, SearchConfig
 from echo.decode.data import open_data
 from echo.decode.recognizer import MODES, Recognizer
-from echo.io import atomic
+from echo.io import atomic, jobs
 
 log = logging.getLogger("echo.decode")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_FILES = ("text", "token", "token_int", "score")
 
 # Option name -> (type, default, help). These are also the keys a --config YAML may hold.
@@ -81,8 +78,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output dir, e.g. exp/<tag>/decode_test")
     p.add_argument("--config", type=Path, help="decoding options as YAML (conf/decode.yaml)")
     p.add_argument("--nj", type=int, default=1, help="parallel jobs")
-    p.add_argument("--cmd", default=f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO_ROOT / 'utils/run.py'))}",
-                   help="job runner for --nj > 1 (utils/run.py and its options)")
+    p.add_argument("--cmd", default=None,
+                   help="job runner for --nj > 1 with the run.pl interface (default: utils/run.py of this "
+                        "repository), e.g. \"utils/run.py --backend slurm\"")
     p.add_argument("--token-dir", type=Path, help="token list (default: <model dir>/token_list)")
     p.add_argument("--feats-conf", type=Path, help="feature config (default: <model dir>/feats.yaml)")
     p.add_argument("--cmvn", type=Path, help="CMVN statistics (default: <model dir>/cmvn.npz)")
@@ -95,7 +93,12 @@ def get_parser() -> argparse.ArgumentParser:
             flags.append("--beam")
         p.add_argument(*flags, dest=name, type=str2bool if typ == "bool" else typ, default=None,
                        help=f"{help_text} (default: {default})")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one job of an --nj run
+    p.add_argument("--skip-bad", type=str2bool, default=False,
+                   help="false (default): an utterance that cannot be read or is too short to encode gets an "
+                        "empty hypothesis (scored as deletions); true: it is left out, listed in "
+                        "decode_info.json and counted next to Snt in RESULTS.md. Either way it is named in the log")
+    # one job of an --nj run: --out is OUT/split<nj>/<JOB> of the master's OUT
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -176,7 +179,8 @@ def batches(ds, batch_size: int):
         return
     chunk = 8 * batch_size
     for k in range(0, len(ds), chunk):
-        items = sorted((ds[i] for i in range(k, min(k + chunk, len(ds)))), key=lambda it: -len(it["feats"]))
+        items = sorted((ds[i] for i in range(k, min(k + chunk, len(ds)))),
+                       key=lambda it: -len(it["feats"]) if it["feats"] is not None else 0)
         for j in range(0, len(items), batch_size):
             yield items[j:j + batch_size]
 
@@ -196,19 +200,24 @@ def decode(args, opts: dict) -> dict:
     load_seconds = time.time() - t_load
 
     rows: dict[str, list[dict]] = {}
+    bad: dict[str, str] = {}      # utt -> why it has no real hypothesis
     too_short: list[str] = []
     frames = 0
     t0 = time.time()
     for items in batches(ds, opts["batch_size"]):
+        for it in items:
+            if it["feats"] is None:
+                bad[it["utt_id"]] = it["error"]
+        items = [it for it in items if it["feats"] is not None]
+        if not items:
+            continue
         frames += sum(len(it["feats"]) for it in items)
-        batch = collate(items)
-        ok = rec.encodable(batch["feat_lens"]).tolist()
+        ok = rec.encodable(collate(items)["feat_lens"]).tolist()
         for it, good in zip(items, ok):
             if not good:
                 too_short.append(it["utt_id"])
-                log.warning("utt %s: %d frames is too short for the encoder's subsampling; empty hypothesis",
-                            it["utt_id"], len(it["feats"]))
-                rows[it["utt_id"]] = [dict(text="", token="", token_int="", score="-inf")]
+                bad[it["utt_id"]] = (f"utt {it['utt_id']}: {len(it['feats'])} frames is too short for the "
+                                     "encoder's subsampling")
         items = [it for it, good in zip(items, ok) if good]
         if not items:
             continue
@@ -217,6 +226,10 @@ def decode(args, opts: dict) -> dict:
         for utt, hyps in zip(batch["utt_ids"], nbests):
             rows[utt] = [hyp_row(rec, h) for h in hyps]
             log.info("%s %s", utt, rows[utt][0]["text"] if rows[utt] else "")
+    for utt, reason in sorted(bad.items()):
+        log.warning("%s; %s", reason, "skipped (--skip-bad true)" if args.skip_bad else "empty hypothesis")
+        if not args.skip_bad:
+            rows[utt] = [dict(text="", token="", token_int="", score="-inf")]
     decode_seconds = time.time() - t0
     audio_seconds = frames * rec.feat_conf.frame_shift_ms / 1000.0
     rtf = decode_seconds / audio_seconds if audio_seconds > 0 else float("nan")
@@ -224,15 +237,18 @@ def decode(args, opts: dict) -> dict:
     write_outputs(args.out, rows, opts["nbest"])
     info = dict(model=str(args.model), data=str(args.data), num_params=num_params, device=device,
                 threads=torch.get_num_threads(), mode=opts["mode"], search=search_config_dict(opts),
-                batch_size=opts["batch_size"], num_utts=len(rows), too_short=too_short,
+                batch_size=opts["batch_size"], num_utts=len(rows), too_short=too_short, bad_utts=bad,
+                skipped=sorted(bad) if args.skip_bad else [],
                 audio_seconds=round(audio_seconds, 3), decode_seconds=round(decode_seconds, 3),
                 load_seconds=round(load_seconds, 3), rtf=rtf)
     atomic.write_json(args.out / "decode_info.json", info)
     log.info("RTF %.4f (decode %.2f s / audio %.2f s, %d utterances, %s, %d threads)",
              rtf, decode_seconds, audio_seconds, len(rows), device, torch.get_num_threads())
-    if too_short:
-        log.warning("%d utterances too short to encode got empty hypotheses: %s", len(too_short),
-                    " ".join(too_short[:20]))
+    if bad:
+        log.warning("%d utterance(s) could not be decoded (%s): %s", len(bad),
+                    "left out" if args.skip_bad else "empty hypotheses", " ".join(sorted(bad)[:20]))
+    if args.worker:
+        jobs.mark_done(args.out.parent, int(args.out.name))
     return info
 
 
@@ -254,40 +270,38 @@ def utt_ids_of(data: Path) -> list[str]:
 def run_jobs(args, opts: dict) -> dict:
     """Split the data, run --nj workers through --cmd, merge their outputs into args.out."""
     utts = utt_ids_of(args.data)
-    nj = min(args.nj, len(utts))
-    parts = split_data(args.data, nj, per_utt=True)
+    nj, part = jobs.split_for_jobs(args.data, args.nj)
     job_out = args.out / f"split{nj}"
     shutil.rmtree(job_out, ignore_errors=True)
     (args.out / "log").mkdir(parents=True, exist_ok=True)
     worker = [sys.executable, "-m", "echo.bin.decode", "--worker", "--model", str(args.model),
-              "--data", str(parts[0].parent / "JOB"), "--out", str(job_out / "JOB"), "--nj", "1",
+              "--data", part, "--out", str(job_out / "JOB"), "--nj", "1", "--skip-bad", str(args.skip_bad),
               "--ngpu", str(args.ngpu), "--num-threads", str(args.num_threads or 1)]
     for flag, value in (("--token-dir", args.token_dir), ("--feats-conf", args.feats_conf), ("--cmvn", args.cmvn)):
         if value is not None:
             worker += [flag, str(value)]
     for name, value in opts.items():
         worker += [f"--{name.replace('_', '-')}", str(value)]
-    cmd = shlex.split(args.cmd) + [f"JOB=1:{nj}", str(args.out / "log" / "decode.JOB.log")] + worker
-    log.info("running %d jobs: %s", nj, shlex.join(cmd))
+    log.info("running %d jobs of %s", nj, shlex.join(worker))
     t0 = time.time()
-    proc = subprocess.run(cmd)
-    if proc.returncode != 0:
-        raise SystemExit(f"decoding failed: see {args.out / 'log'}/decode.*.log")
+    try:
+        jobs.run_jobs(args.cmd, nj, args.out / "log" / "decode.JOB.log", worker, "decoding")
+    except jobs.JobsFailed as e:
+        raise SystemExit(str(e)) from None
     elapsed = time.time() - t0
+    missing_jobs = jobs.unfinished(job_out, nj)
+    if missing_jobs:
+        raise SystemExit(f"{job_out}: jobs {missing_jobs} did not finish (see {args.out}/log/decode.JOB.log)")
 
     rows: dict[str, list[dict]] = {}
-    infos = []
+    infos = [atomic.read_json(job_out / str(k) / "decode_info.json") for k in range(1, nj + 1)]
     for k in range(1, nj + 1):
-        d = job_out / str(k)
-        info_file = d / "decode_info.json"
-        if not info_file.is_file():
-            raise SystemExit(f"{d}: job {k} left no decode_info.json (see {args.out}/log/decode.{k}.log)")
-        infos.append(json.loads(info_file.read_text()))
         tables = [{name: read_kv_dict(r / name, allow_empty=True) for name in OUTPUT_FILES}
-                  for r in rank_dirs(d, opts["nbest"])]
+                  for r in rank_dirs(job_out / str(k), opts["nbest"])]
         for utt in tables[0]["text"]:
             rows[utt] = [{name: t[name][utt] for name in OUTPUT_FILES} for t in tables]
-    missing = [u for u in utts if u not in rows]
+    skipped = sorted(u for i in infos for u in i["skipped"])
+    missing = [u for u in utts if u not in rows and u not in skipped]
     if missing:
         raise SystemExit(f"{len(missing)} utterances of {args.data} have no output from the jobs: {missing[:10]}")
     write_outputs(args.out, rows, opts["nbest"])
@@ -295,6 +309,7 @@ def run_jobs(args, opts: dict) -> dict:
     decode_seconds = sum(i["decode_seconds"] for i in infos)
     info = dict(infos[0], data=str(args.data), num_utts=len(rows), nj=nj,
                 too_short=[u for i in infos for u in i["too_short"]],
+                bad_utts={u: r for i in infos for u, r in i["bad_utts"].items()}, skipped=skipped,
                 audio_seconds=round(audio, 3), decode_seconds=round(decode_seconds, 3),
                 rtf=decode_seconds / audio if audio > 0 else float("nan"),
                 elapsed_seconds=round(elapsed, 3), rtf_elapsed=elapsed / audio if audio > 0 else float("nan"))
@@ -321,11 +336,20 @@ def main(argv=None) -> int:
         log.info("%s", shlex.join([sys.executable, "-m", "echo.bin.decode", *given]))
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    remove_outputs(args.out)
-    if args.nj > 1:
-        run_jobs(args, opts)
-    else:
-        decode(args, opts)
+    if args.worker:   # the master holds args.out for its jobs; their outputs are under OUT/split<nj>/
+        with jobs.job_lock(args.out.parent.parent):
+            remove_outputs(args.out)
+            decode(args, opts)
+        return 0
+    try:
+        with jobs.claim(args.out, "echo.bin.decode"):
+            remove_outputs(args.out)
+            if args.nj > 1:
+                run_jobs(args, opts)
+            else:
+                decode(args, opts)
+    except jobs.JobsFailed as e:
+        raise SystemExit(str(e)) from None
     return 0
 
 

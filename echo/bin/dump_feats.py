@@ -19,20 +19,18 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import kaldiio
-
-from echo.data.datadir import (DataDirError, fix_data_dir, read_kv, read_kv_dict, read_segments, split_data,
+from echo.data.datadir import (DataDirError, fix_data_dir, read_kv, read_kv_dict,
                                validate_data_dir, write_kv)
-from echo.features.audio import load_audio
 from echo.features.config import FeatureConfig, FeatureError
 from echo.features.extract import extract_features
+from echo.io import atomic, jobs
+from echo.io.ark import ArkScpWriter
+from echo.io.utts import utterances
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COPIED_FILES = ("text", "utt2spk", "spk2utt", "wav.scp", "segments", "spk2gender", "reco2file_and_channel")
 PER_UTT_FILES = ("text", "utt2spk", "segments")   # keyed by utt (wav.scp too when there are no segments)
 # Outputs of a previous run that must not survive into this one.
@@ -67,46 +65,30 @@ def get_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------------------------- worker
 
-def utterances(data_dir: Path):
-    """Yield (utt_id, wav.scp entry or None, start, end) in C order of utt ids."""
-    wav = dict(read_kv(data_dir / "wav.scp"))
-    segments_path = data_dir / "segments"
-    if not segments_path.is_file():
-        for utt, entry in sorted(wav.items(), key=lambda kv: kv[0].encode()):
-            yield utt, entry, 0.0, None
-        return
-    for utt, (reco, start, end) in sorted(read_segments(segments_path).items(), key=lambda kv: kv[0].encode()):
-        yield utt, wav.get(reco), start, end
-
-
 def run_job(data_dir: Path, out_dir: Path, conf: FeatureConfig, job: int, write_utt2dur: bool) -> int:
     """Dump one part; returns the number of bad utterances (written to data/bad_utts.JOB)."""
     part = out_dir / "data"
     part.mkdir(parents=True, exist_ok=True)
-    done = part / f"done.{job}"
-    done.unlink(missing_ok=True)
+    jobs.clear_done(part, job)
     frames, durations, bad = [], [], []
     start_time, audio_s = time.time(), 0.0
-    feats_ark, f0_ark = part / f"feats.{job}.ark", part / f"f0.{job}.ark"
-    with kaldiio.WriteHelper(f"ark,scp:{feats_ark},{part}/feats.{job}.scp.tmp") as feats_writer, \
-            kaldiio.WriteHelper(f"ark,scp:{f0_ark},{part}/f0.{job}.scp.tmp") as f0_writer:
-        for utt, entry, seg_start, seg_end in utterances(data_dir):
+    with ArkScpWriter(part / f"feats.{job}.ark", part / f"feats.{job}.scp.tmp") as feats_writer, \
+            ArkScpWriter(part / f"f0.{job}.ark", part / f"f0.{job}.scp.tmp") as f0_writer:
+        for utt in utterances(data_dir):
             try:
-                if entry is None:
-                    raise FeatureError("its recording is not in wav.scp")
-                wave = load_audio(entry, conf.sample_rate, seg_start, seg_end, utt_id=utt)
+                wave = utt.load(conf.sample_rate)
                 feats, f0 = extract_features(wave, conf)
             except FeatureError as e:
                 reason = " ".join(str(e).split())   # one line per utt in bad_utts
-                if not reason.startswith(f"utt {utt}"):
-                    reason = f"utt {utt}" + (f" ({entry.strip()})" if entry else "") + f": {reason}"
+                if not reason.startswith(f"utt {utt.utt_id}"):
+                    reason = f"utt {utt.utt_id}" + (f" ({utt.entry.strip()})" if utt.entry else "") + f": {reason}"
                 print(f"bad utterance: {reason}", flush=True)
-                bad.append((utt, reason))
+                bad.append((utt.utt_id, reason))
                 continue
-            feats_writer(utt, feats)
-            f0_writer(utt, f0)
-            frames.append((utt, str(len(feats))))
-            durations.append((utt, f"{len(wave) / conf.sample_rate:.3f}"))
+            feats_writer(utt.utt_id, feats)
+            f0_writer(utt.utt_id, f0)
+            frames.append((utt.utt_id, str(len(feats))))
+            durations.append((utt.utt_id, f"{len(wave) / conf.sample_rate:.3f}"))
             audio_s += len(wave) / conf.sample_rate
     for name in ("feats", "f0"):
         (part / f"{name}.{job}.scp.tmp").replace(part / f"{name}.{job}.scp")
@@ -117,7 +99,7 @@ def run_job(data_dir: Path, out_dir: Path, conf: FeatureConfig, job: int, write_
     elapsed = time.time() - start_time
     print(f"job {job}: {len(frames)} utterances ({audio_s:.1f} s of audio) in {elapsed:.1f} s, "
           f"{len(bad)} bad", flush=True)
-    done.write_text("")
+    jobs.mark_done(part, job)
     return len(bad)
 
 
@@ -125,23 +107,17 @@ def run_job(data_dir: Path, out_dir: Path, conf: FeatureConfig, job: int, write_
 
 def run_parallel(data_dir: Path, out_dir: Path, conf_path: Path, nj: int, args) -> int:
     """Run the jobs (in this process when nj == 1); returns the number of jobs actually used."""
-    num_utts = len(read_kv(data_dir / ("segments" if (data_dir / "segments").is_file() else "wav.scp")))
-    nj = max(1, min(nj, num_utts))
-    if nj == 1:
-        run_job(data_dir, out_dir, FeatureConfig.from_yaml(conf_path), 1, args.write_utt2dur)
-        return nj
-    parts = split_data(data_dir, nj, per_utt=True)
-    part_pattern = str(parts[0].parent / "JOB")
-    cmd = shlex.split(args.cmd) if args.cmd else [sys.executable, str(REPO_ROOT / "utils" / "run.py")]
+    if nj <= 1 or len(list(utterances(data_dir))) <= 1:
+        with jobs.job_lock(out_dir):
+            run_job(data_dir, out_dir, FeatureConfig.from_yaml(conf_path), 1, args.write_utt2dur)
+        return 1
+    nj, part = jobs.split_for_jobs(data_dir, nj)
+    runner = args.cmd or jobs.default_runner()
     if args.max_jobs:
-        cmd += ["--max-jobs", str(args.max_jobs)]
-    cmd += [f"JOB=1:{nj}", str(out_dir / "log" / "dump_feats.JOB.log"),
-            sys.executable, "-m", "echo.bin.dump_feats", "--job-part", "JOB", "--data", part_pattern,
-            "--out", str(out_dir), "--conf", str(conf_path)]
-    if args.write_utt2dur:
-        cmd.append("--write-utt2dur")
-    if subprocess.run(cmd).returncode != 0:
-        raise SystemExit(f"dump_feats: some of the {nj} jobs failed; see {out_dir}/log/dump_feats.*.log")
+        runner = (runner if isinstance(runner, str) else shlex.join(runner)) + f" --max-jobs {args.max_jobs}"
+    argv = [sys.executable, "-m", "echo.bin.dump_feats", "--job-part", "JOB", "--data", part,
+            "--out", str(out_dir), "--conf", str(conf_path)] + (["--write-utt2dur"] if args.write_utt2dur else [])
+    jobs.run_jobs(runner, nj, out_dir / "log" / "dump_feats.JOB.log", argv, "dump_feats")
     return nj
 
 
@@ -150,11 +126,20 @@ def main(argv=None) -> None:
     data_dir, out_dir = Path(args.data), Path(args.out)
 
     if args.job_part is not None:   # worker: the master checks bad_utts.JOB after all jobs end
-        run_job(data_dir, out_dir, FeatureConfig.from_yaml(args.conf), args.job_part, args.write_utt2dur)
+        with jobs.job_lock(out_dir):
+            run_job(data_dir, out_dir, FeatureConfig.from_yaml(args.conf), args.job_part, args.write_utt2dur)
         return
 
     conf = FeatureConfig.from_yaml(args.conf)
     print(validate_data_dir(data_dir, no_feats=True, no_text=True), flush=True)   # as Kaldi's make_fbank.sh
+    try:
+        with jobs.claim(out_dir, "dump_feats"):
+            dump(data_dir, out_dir, conf, args)
+    except jobs.JobsFailed as e:
+        raise SystemExit(f"dump_feats: {e}") from None
+
+
+def dump(data_dir: Path, out_dir: Path, conf: FeatureConfig, args) -> None:
     # Invalidate any previous result first: without feats.scp the dir is not complete.
     for name in STALE_OUTPUTS:
         (out_dir / name).unlink(missing_ok=True)
@@ -165,7 +150,7 @@ def main(argv=None) -> None:
 
     start = time.time()
     nj = run_parallel(data_dir, out_dir, conf_path, args.nj, args)
-    missing = [j for j in range(1, nj + 1) if not (out_dir / "data" / f"done.{j}").is_file()]
+    missing = jobs.unfinished(out_dir / "data", nj)
     if missing:
         raise SystemExit(f"dump_feats: jobs {missing} did not finish; see {out_dir}/log/")
 
@@ -186,7 +171,7 @@ def main(argv=None) -> None:
     if bad:
         fix_data_dir(out_dir)
     keep = set(read_kv_dict(out_dir / "utt2spk"))
-    (out_dir / "feats_dim").write_text(f"{conf.feats_dim}\n")
+    atomic.write_text(out_dir / "feats_dim", f"{conf.feats_dim}\n")
     for name in ("f0.scp", "utt2num_frames") + (("utt2dur",) if args.write_utt2dur else ()):
         write_kv(out_dir / name, [kv for kv in merge_named(out_dir, nj, name) if kv[0] in keep])
     feats = [kv for kv in merge_named(out_dir, nj, "feats.scp") if kv[0] in keep]

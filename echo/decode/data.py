@@ -11,49 +11,46 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from echo.data.datadir import DataDirError, read_kv_dict, read_segments
+from echo.data.datadir import DataDirError
 from echo.data.dataset import EchoDataset
-from echo.features.audio import load_audio
 from echo.features.cmvn import CMVN
 from echo.features.config import FeatureConfig, FeatureError
 from echo.features.extract import extract_features
+from echo.io.utts import utterances
 
 
 class WavDataDir(torch.utils.data.Dataset):
-    """A Kaldi data dir that has not been dumped: wav.scp (+ segments); features on the fly."""
+    """A Kaldi data dir that has not been dumped: wav.scp (+ segments); features on the fly.
+    An utterance that cannot be read gives an item with feats None and its reason in "error"."""
 
     def __init__(self, data_dir, conf: FeatureConfig, cmvn: CMVN | None):
         self.data_dir = Path(data_dir)
-        wav_scp = self.data_dir / "wav.scp"
-        if not wav_scp.is_file():
+        if not (self.data_dir / "wav.scp").is_file():
             raise DataDirError(f"{self.data_dir}: neither feats.scp (a dump dir) nor wav.scp (a data dir)")
-        self.wavs = read_kv_dict(wav_scp)
-        segments = self.data_dir / "segments"
-        if segments.is_file():
-            self.segments = read_segments(segments)
-            missing = sorted({reco for reco, _, _ in self.segments.values()} - set(self.wavs))
-            if missing:
-                raise DataDirError(f"{segments}: recordings not in wav.scp: {' '.join(missing[:10])}")
-        else:
-            self.segments = {utt: (utt, 0.0, None) for utt in self.wavs}
-        self.utt_ids = sorted(self.segments, key=lambda u: u.encode("utf-8"))
+        self.utts = utterances(self.data_dir)
+        missing = sorted({u.utt_id for u in self.utts if u.entry is None})
+        if missing:
+            raise DataDirError(f"{self.data_dir / 'segments'}: utterances whose recording is not in wav.scp: "
+                               f"{' '.join(missing[:10])}")
+        self.utt_ids = [u.utt_id for u in self.utts]
         self.conf, self.cmvn = conf, cmvn
 
     def __len__(self) -> int:
-        return len(self.utt_ids)
+        return len(self.utts)
 
     def __getitem__(self, i: int) -> dict:
-        utt = self.utt_ids[i]
-        reco, start, end = self.segments[utt]
+        utt = self.utts[i]
         try:
-            wave = load_audio(self.wavs[reco], self.conf.sample_rate, start, end, utt_id=utt)
-            feats, f0 = extract_features(wave, self.conf)
+            feats, f0 = extract_features(utt.load(self.conf.sample_rate), self.conf)
         except FeatureError as e:
-            raise FeatureError(f"{self.data_dir}: utt {utt}: {e}") from e
+            reason = " ".join(str(e).split())
+            return dict(utt_id=utt.utt_id, feats=None, f0=None, tokens=None,
+                        error=f"{self.data_dir}: {reason}" if reason.startswith("utt ") else
+                        f"{self.data_dir}: utt {utt.utt_id}: {reason}")
         feats = torch.from_numpy(np.asarray(feats, dtype=np.float32))
         if self.cmvn is not None:
             feats = self.cmvn(feats)
-        return dict(utt_id=utt, feats=feats, f0=torch.from_numpy(np.asarray(f0, dtype=np.float32)),
+        return dict(utt_id=utt.utt_id, feats=feats, f0=torch.from_numpy(np.asarray(f0, dtype=np.float32)),
                     tokens=torch.zeros(0, dtype=torch.long))
 
 
