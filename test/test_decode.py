@@ -434,6 +434,56 @@ def test_cli_decodes_a_data_dir_without_dump(exp_and_dump, tmp_path):
     assert info["audio_seconds"] == pytest.approx(1.0 + 0.5, abs=0.05)
 
 
+def bad_data_dir(tmp_path):
+    """A raw data dir of 3 utterances: one readable, one whose file is missing, one of 30 ms."""
+    import soundfile as sf
+
+    data = tmp_path / "data"
+    data.mkdir()
+    t = np.arange(16000) / 16000
+    sf.write(tmp_path / "a.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    sf.write(tmp_path / "short.wav", np.zeros(480, dtype=np.float32), 16000)
+    (data / "wav.scp").write_text(f"s1-a {tmp_path / 'a.wav'}\ns1-b {tmp_path / 'gone.wav'}\n"
+                                  f"s1-c {tmp_path / 'short.wav'}\n")
+    (data / "utt2spk").write_text("s1-a s1\ns1-b s1\ns1-c s1\n")
+    (data / "text").write_text("s1-a one\ns1-b two\ns1-c three\n")
+    return data
+
+
+@pytest.mark.parametrize("nj", [1, 2])
+def test_unreadable_and_too_short_utterances_get_empty_hypotheses(exp_and_dump, tmp_path, nj, caplog):
+    exp, _ = exp_and_dump
+    data, out = bad_data_dir(tmp_path), tmp_path / "dec"
+    decode_cli.main(["--model", str(exp / "model.pt"), "--data", str(data), "--out", str(out),
+                     "--mode", "greedy_ctc", "--nj", str(nj)])
+    text = read_kv_dict(out / "text", allow_empty=True)
+    assert list(text) == ["s1-a", "s1-b", "s1-c"] and text["s1-b"] == text["s1-c"] == ""
+    info = json.loads((out / "decode_info.json").read_text())
+    assert sorted(info["bad_utts"]) == ["s1-b", "s1-c"] and info["skipped"] == []
+    assert "gone.wav" in info["bad_utts"]["s1-b"] and "too short" in info["bad_utts"]["s1-c"]
+    log = (out / "log" / "decode.log").read_text() + "".join(
+        p.read_text() for p in (out / "log").glob("decode.*.log"))
+    assert "utt s1-b" in log and "utt s1-c" in log and "empty hypothesis" in log
+
+
+def test_skip_bad_leaves_them_out_and_results_say_so(exp_and_dump, tmp_path):
+    from echo.bin import score as score_cli
+
+    exp, _ = exp_and_dump
+    data, out = bad_data_dir(tmp_path), exp / "decode_bad"
+    decode_cli.main(["--model", str(exp / "model.pt"), "--data", str(data), "--out", str(out),
+                     "--mode", "greedy_ctc", "--skip-bad", "true"])
+    assert list(read_kv_dict(out / "text", allow_empty=True)) == ["s1-a"]
+    assert json.loads((out / "decode_info.json").read_text())["skipped"] == ["s1-b", "s1-c"]
+    score_cli.main(["--ref", str(data / "text"), "--hyp", str(out / "text"), "--out", str(out),
+                    "--results", str(exp)])
+    assert json.loads((out / "score_wer" / "result.json").read_text())["total"]["snt"] == 1
+    assert sorted(read_kv_dict(out / "score_wer" / "skipped")) == ["s1-b", "s1-c"]
+    row = next(line for line in (exp / "RESULTS.md").read_text().splitlines() if line.startswith("|decode_bad|"))
+    assert row.startswith("|decode_bad|1 (+2 skipped)|")
+    shutil.rmtree(out)
+
+
 def test_cli_rejects_unknown_config_key(exp_and_dump, tmp_path):
     exp, dump = exp_and_dump
     conf = tmp_path / "decode.yaml"

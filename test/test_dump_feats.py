@@ -199,3 +199,88 @@ def test_cli_help_and_bad_config(tmp_path, recordings):
     done = subprocess.run([py, "-m", "echo.bin.dump_feats", "--data", str(data), "--out", str(tmp_path / "o"),
                            "--conf", str(tmp_path / "bad.yaml")], capture_output=True, text=True)
     assert done.returncode != 0 and "valid methods: dio, harvest" in done.stderr
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """pids of living processes whose command line contains text."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_sigkill_to_the_stage_kills_its_jobs_and_a_rerun_succeeds(tmp_path, recordings):
+    """A scheduler or Ctrl-\\ kills a stage's whole process group: its jobs must die with it, not go on
+    writing into dump/ while a rerun starts."""
+    import os
+    import signal
+    import time
+
+    wav = {f"{n.split('_')[1]}-{n}": f"sleep 5; cat {p} |" for n, p in recordings.items()}   # 20 s a job
+    data = write_data_dir(tmp_path / "data" / "slow", wav)
+    conf_path = tmp_path / "fbank.yaml"
+    FeatureConfig().to_yaml(conf_path)
+    out = tmp_path / "dump_killed"
+    args = ["--data", str(data), "--out", str(out), "--conf", str(conf_path), "--nj", "2"]
+    stage = subprocess.Popen([sys.executable, "-m", "echo.bin.dump_feats", *args], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    logs = [out / "log" / f"dump_feats.{j}.log" for j in (1, 2)]
+    deadline = time.time() + 60
+    while not all(p.is_file() for p in logs) and time.time() < deadline:
+        time.sleep(0.05)
+    assert all(p.is_file() for p in logs), "the jobs never started"
+    time.sleep(0.3)
+    assert _processes_mentioning(str(out)), "no job is running"
+    os.killpg(stage.pid, signal.SIGKILL)
+    stage.wait()
+    deadline = time.time() + 5
+    while _processes_mentioning(str(out)) and time.time() < deadline:
+        time.sleep(0.1)
+    survivors = _processes_mentioning(str(out))
+    for pid in survivors:   # (only when the test fails)
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == [], "jobs outlived the killed stage"
+    write_data_dir(data, {u: e.replace("sleep 5; ", "") for u, e in wav.items()})
+    dump_feats(args)   # the rerun finds nothing of the killed run in its way
+    assert len(read_kv(out / "feats.scp")) == 8 and not list(out.rglob(".*.tmp"))
+
+
+def test_rerun_refused_while_jobs_of_an_earlier_run_still_write(tmp_path, recordings):
+    data = fsdd_data_dir(tmp_path, recordings)
+    conf_path = tmp_path / "fbank.yaml"
+    FeatureConfig().to_yaml(conf_path)
+    out = tmp_path / "dump"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from echo.io import jobs\n"
+                               "with jobs.job_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(30)",
+                               str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SystemExit, match="jobs of an earlier run of dump_feats are still writing"):
+            dump_feats(["--data", str(data), "--out", str(out), "--conf", str(conf_path), "--nj", "2"])
+    finally:
+        holder.kill()
+        holder.wait()
+    dump_feats(["--data", str(data), "--out", str(out), "--conf", str(conf_path), "--nj", "2"])
+    assert (out / "feats.scp").is_file()
+
+
+def test_output_path_with_a_comma(tmp_path, recordings):
+    from echo.data.dataset import EchoDataset
+
+    data = fsdd_data_dir(tmp_path, recordings)
+    conf_path = tmp_path / "fbank.yaml"
+    FeatureConfig().to_yaml(conf_path)
+    out = tmp_path / "runs,2026" / "dump"
+    dump_feats(["--data", str(data), "--out", str(out), "--conf", str(conf_path), "--nj", "2"])
+    reference = tmp_path / "dump"
+    dump_feats(["--data", str(data), "--out", str(reference), "--conf", str(conf_path), "--nj", "1"])
+    got, want = load_dir(out), load_dir(reference)
+    assert list(got) == list(want) and all(np.array_equal(got[u], want[u]) for u in got)
+    ds = EchoDataset(out)
+    assert len(ds) == 8 and np.array_equal(ds[0]["feats"].numpy(), want[ds.utt_ids[0]])

@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from echo.data.datadir import read_kv_dict
-from echo.score.results import write_results_md
+from echo.data.datadir import read_kv_dict, write_kv
+from echo.score.results import SKIPPED, skipped_utterances, write_results_md
 from echo.score.sclite import write_result
 from echo.score.wer import TextNormalizer, score
 
@@ -64,6 +64,12 @@ def main(argv=None) -> int:
         if bad or not metrics:
             get_parser().error(f"--metrics must be a subset of wer,cer; got {args.metrics!r}")
         refs, hyps = read_table(args.ref), read_table(args.hyp)
+        skipped = skipped_utterances(args.hyp.parent, args.ref.parent)
+        for utt in skipped:
+            refs.pop(utt, None)
+        if skipped:
+            print(f"NOTE: {len(skipped)} utterance(s) left out on purpose (--skip-bad) are not scored; they are "
+                  f"listed in score_*/{SKIPPED} and counted beside Snt in RESULTS.md", file=sys.stderr)
         missing = [u for u in refs if u not in hyps]
         extra = [u for u in hyps if u not in refs]
         if extra:
@@ -86,6 +92,7 @@ def main(argv=None) -> int:
                                         remove_space=metric == "cer" and args.cer_remove_space)
             result = score(refs, hyps, utt2spk, unit="word" if metric == "wer" else "char", normalizer=normalizer)
             write_result(result, args.out / f"score_{metric}", title=str(args.hyp))
+            write_kv(args.out / f"score_{metric}" / SKIPPED, skipped)
             print(f"{result.summary_line()} {args.out / f'score_{metric}' / 'result.txt'}")
     if args.results is not None:
         print(f"wrote {write_results_md(args.results, args.model, args.config)}")

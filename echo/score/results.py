@@ -13,6 +13,9 @@
 
 One row per exp/<tag>/decode_*/ dir that has been scored (score_wer/result.json, score_cer/result.json).
 A decode dir records its checkpoint and options in decode_info.json (written by echo.bin.decode).
+Utterances left out of a score (dropped as bad at the dump stage or at decoding, with --skip-bad) are
+listed in score_*/skipped and shown next to Snt ("98 (+2 skipped)"): a WER is never quietly computed
+over fewer sentences than the test set has.
 """
 from __future__ import annotations
 
@@ -73,11 +76,35 @@ def _fmt_params(n: int | None) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e5 else str(n)
 
 
-def _row(name: str, total: dict) -> str:
+SKIPPED = "skipped"   # score_*/skipped: "utt reason" per utterance left out of the score
+
+
+def skipped_utterances(decode_dir: Path, ref_dir: Path) -> dict[str, str]:
+    """{utt: reason} of the test set's utterances that have no hypothesis on purpose: dropped by the
+    dump stage (ref_dir/bad_utts) or by decoding with --skip-bad (decode_dir/decode_info.json)."""
+    from echo.data.datadir import read_kv_dict
+
+    out = {}
+    if (ref_dir / "bad_utts").is_file():
+        out.update(read_kv_dict(ref_dir / "bad_utts", allow_empty=True))
+    info_file = decode_dir / "decode_info.json"
+    if info_file.is_file():
+        info = atomic.read_json(info_file)
+        out.update({u: info.get("bad_utts", {}).get(u, "skipped at decoding") for u in info.get("skipped", [])})
+    return out
+
+
+def _num_skipped(score_dir: Path) -> int:
+    f = score_dir / SKIPPED
+    return len([line for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]) if f.is_file() else 0
+
+
+def _row(name: str, total: dict, skipped: int = 0) -> str:
     def pct(v):
         return "n/a" if v is None else f"{v:.1f}"
 
-    cells = [name, str(total["snt"]), str(total["wrd"]), pct(total["corr_rate"]), pct(total["sub_rate"]),
+    snt = f"{total['snt']} (+{skipped} skipped)" if skipped else str(total["snt"])
+    cells = [name, snt, str(total["wrd"]), pct(total["corr_rate"]), pct(total["sub_rate"]),
              pct(total["del_rate"]), pct(total["ins_rate"]), pct(total["err_rate"]), pct(total["snt_err_rate"])]
     return "|" + "|".join(cells) + "|"
 
@@ -138,7 +165,8 @@ def results_markdown(exp_dir: str | Path, checkpoint: str | Path | None = None,
         for d in scored:
             result = d / sub / "result.json"
             if result.is_file():
-                rows.append(_row(d.name, json.loads(result.read_text(encoding="utf-8"))["total"]))
+                rows.append(_row(d.name, json.loads(result.read_text(encoding="utf-8"))["total"],
+                                 _num_skipped(d / sub)))
         if rows:
             lines += ["", f"### {metric}", "", "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|",
                       "|---|---|---|---|---|---|---|---|---|", *rows]
