@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from echo.data.datadir import read_kv, validate_data_dir
 from echo.features.config import FeatureConfig
@@ -30,10 +29,7 @@ def load_local(recipe: Path, script: str = "make_corpus"):
 
 def recipe_feature_config(recipe: Path) -> FeatureConfig:
     """The recipe's conf/fbank.yaml and conf/pitch.yaml, as asr.sh's dump stage reads them."""
-    conf = {}
-    for name in ("fbank.yaml", "pitch.yaml"):
-        conf.update(yaml.safe_load((recipe / "conf" / name).read_text()))
-    return FeatureConfig(**conf)
+    return FeatureConfig.from_yaml(recipe / "conf" / "fbank.yaml", recipe / "conf" / "pitch.yaml")
 
 
 def corpus_fixture(make_corpus, sizes: list[str]):

@@ -234,3 +234,16 @@ def test_cmvn_accumulator_matches_numpy_and_applies(tmp_path):
         loaded(np.zeros((2, 5)))
     with pytest.raises(FeatureError, match="no frames"):
         CMVNAccumulator().finish()
+
+
+def test_feature_configs_merge_in_order_and_name_the_bad_file(tmp_path):
+    from echo.bin import feats_config
+
+    (tmp_path / "fbank.yaml").write_text("n_mels: 40\nf0_method: dio\n")
+    (tmp_path / "pitch.yaml").write_text("f0_method: harvest\nappend_pitch: true\n")
+    out = tmp_path / "dump" / "conf" / "feats.yaml"
+    feats_config.main([str(tmp_path / "fbank.yaml"), str(tmp_path / "pitch.yaml"), "--out", str(out)])
+    assert FeatureConfig.from_yaml(out) == FeatureConfig(n_mels=40, f0_method="harvest", append_pitch=True)
+    (tmp_path / "pitch.yaml").write_text("f0_metod: harvest\n")
+    with pytest.raises(SystemExit, match=r"pitch.yaml: unknown feature option\(s\) f0_metod"):
+        feats_config.main([str(tmp_path / "fbank.yaml"), str(tmp_path / "pitch.yaml"), "--out", str(out)])

@@ -64,23 +64,27 @@ class FeatureConfig:
         return self.n_mels + (3 if self.append_pitch else 0)
 
     @classmethod
-    def from_yaml(cls, path) -> "FeatureConfig":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            raise FeatureError(f"{path}: cannot read feature config: {e}") from e
-        if not isinstance(raw, dict):
-            raise FeatureError(f"{path}: feature config must be a mapping of option: value")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise FeatureError(f"{path}: unknown feature option(s) {', '.join(unknown)}; "
-                               f"valid: {', '.join(sorted(names))}")
+    def from_yaml(cls, *paths) -> "FeatureConfig":
+        """The config of one YAML file, or of several laid over each other in order (a recipe's
+        conf/fbank.yaml then conf/pitch.yaml: the one merge of feature configs in echo). Unknown keys and
+        bad values are errors naming the file."""
+        raw, names = {}, {f.name for f in dataclasses.fields(cls)}
+        for path in map(Path, paths):
+            try:
+                part = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+                raise FeatureError(f"{path}: cannot read feature config: {e}") from e
+            if not isinstance(part, dict):
+                raise FeatureError(f"{path}: feature config must be a mapping of option: value")
+            unknown = sorted(set(part) - names)
+            if unknown:
+                raise FeatureError(f"{path}: unknown feature option(s) {', '.join(unknown)}; "
+                                   f"valid: {', '.join(sorted(names))}")
+            raw.update(part)
         try:
             return cls(**raw)
         except (TypeError, ValueError) as e:
-            raise FeatureError(f"{path}: {e}") from e
+            raise FeatureError(f"{' + '.join(map(str, paths))}: {e}") from e
 
     def to_yaml(self, path) -> None:
         """Write atomically (temp file + rename) so a killed job never leaves half a config."""

@@ -117,16 +117,11 @@ fi
 if stage_on 1; then
   log "Stage 1: fbank + F0 to $dump_dir/ ($nj jobs), global CMVN from $train_set"
   start=$SECONDS
-  mkdir -p "$dump_dir/conf"
+  # Statistics of an earlier run must not survive a failure below beside new features (dump_feats and
+  # compute_cmvn remove them too); cmvn.npz, recording the feats.scp it came from, is the last output.
+  rm -f "$dump_dir/$train_set/cmvn.npz"
   # One feature config for every set, saved in the dump: the model ships it (inference uses the same code).
-  python - "$fbank_config" "$pitch_config" > "$dump_dir/conf/feats.yaml.tmp" <<'PY'
-import sys, yaml
-conf = {}
-for f in sys.argv[1:]:
-    conf.update(yaml.safe_load(open(f)) or {})
-yaml.safe_dump(conf, sys.stdout, sort_keys=True)
-PY
-  mv "$dump_dir/conf/feats.yaml.tmp" "$dump_dir/conf/feats.yaml"
+  python -m echo.bin.feats_config "$fbank_config" "$pitch_config" --out "$dump_dir/conf/feats.yaml"
   for s in $all_sets; do
     need "data/$s/wav.scp" "stage 0"
     python -m echo.bin.dump_feats --data "data/$s" --out "$dump_dir/$s" --conf "$dump_dir/conf/feats.yaml" \

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from echo.data.datadir import read_kv, read_kv_dict
 from echo.features.audio import load_audio
@@ -38,10 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.08, help="rise in log F0 above which to guess '?'")
     p.add_argument("--conf", type=Path, nargs=2, default=[Path("conf/fbank.yaml"), Path("conf/pitch.yaml")])
     args = p.parse_args(argv)
-    raw = {}
-    for path in args.conf:
-        raw.update(yaml.safe_load(path.read_text()) or {})
-    conf = FeatureConfig(**raw)
+    conf = FeatureConfig.from_yaml(*args.conf)
     for data in args.data:
         text = read_kv_dict(data / "text")
         rises = {".": [], "?": []}
