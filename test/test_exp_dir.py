@@ -114,3 +114,23 @@ def test_atomic_writes_have_usual_permissions(tmp_path):
     for p in (tmp_path / "cmvn.npz", tmp_path / "conf" / "feats.yaml"):
         assert p.stat().st_mode & 0o777 == 0o644, p
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["cmvn.npz", "conf", "feats.yaml"]
+
+
+def test_temporaries_of_a_killed_writer_are_cleared(trained, tmp_path):
+    _, args = trained
+    exp = tmp_path / "exp" / "t"
+    stale = exp / ".checkpoint.pt.k3j2l1.tmp"   # what a SIGKILL during save_checkpoint leaves
+    stale.write_bytes(b"half a checkpoint")
+    train.main(args + ["--train.max_epoch", "2"])
+    assert not stale.exists() and not list(exp.glob(".*.tmp"))
+
+
+def test_decoding_and_plotting_never_import_the_trainer():
+    """Decoding a model needs the model, not the training code (whisper keeps load_model by the model)."""
+    root = Path(__file__).resolve().parents[1] / "echo"
+    for package in ("decode", "plot", "io", "model", "features", "data", "score", "text"):
+        for path in (root / package).rglob("*.py"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                words = line.split()
+                if words[:1] in (["import"], ["from"]) and len(words) > 1:
+                    assert not words[1].startswith(("echo.train", "echo.bin")), f"{path}: {line.strip()}"

@@ -166,6 +166,8 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
         print(f"echo.bin.train: {exp_dir} is already trained (train.max_epoch {t['max_epoch']}); nothing to do. "
               "Raise --train.max_epoch to train on, or use --force to train again.", file=sys.stderr)
         return done
+    if info.is_main:   # what a writer killed mid-save (SIGKILL) left under a temporary name
+        atomic.remove_stale_temporaries(exp_dir)
     setup_logging(exp_dir / "train.log", info)
     log.info("python -m echo.bin.train %s", " ".join(shlex.quote(a) for a in argv))
     log.info("device %s, %d process(es), torch %s, %d threads", info.device, info.world_size,
