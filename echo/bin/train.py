@@ -131,7 +131,8 @@ def finished_model(exp_dir: Path, cfg: dict) -> EchoModel | None:
     ck = load_checkpoint(ckpt_path)
     metric = t["best_metric"] if t["best_metric"].startswith("valid.") else f"valid.{t['best_metric']}"
     averaged = exp_dir / f"{metric}.ave_{t['nbest_average']}best.pt"
-    if ck["epoch"] <= t["max_epoch"] or config.diff(ck["train_config"], cfg) or \
+    changed = [k for k in config.diff(ck["train_config"], cfg) if k != "train.max_epoch"]
+    if ck["epoch"] <= t["max_epoch"] or changed or \
             (t["nbest_average"] > 0 and not averaged.is_file()):
         return None
     model = EchoModel(EchoConfig(**ck["config"]))

@@ -57,11 +57,13 @@ def setup_logging(log_file: Path | None, info: DistInfo) -> None:
 
 
 def close_logging() -> None:
-    """Detach and close the handlers of setup_logging (train.log stays closed between runs)."""
+    """Detach and close the handlers of setup_logging (train.log stays closed between runs), and let
+    echo's records reach the root logger again as before setup_logging."""
     logger = logging.getLogger("echo")
     for h in list(logger.handlers):
         logger.removeHandler(h)
         h.close()
+    logger.propagate = True
 
 
 def peak_memory_mb(device: torch.device) -> dict:
