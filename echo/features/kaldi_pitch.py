@@ -188,14 +188,16 @@ def _viterbi(nccf_pitch: np.ndarray, lags: np.ndarray, soft_min_f0: float, penal
     state was chosen from the last frame's buffer. Its pitch lags behind real pitch movement.
     """
     num_frames, num_states = nccf_pitch.shape
-    local = 1.0 - nccf_pitch + soft_min_f0 * nccf_pitch * lags.astype(np.float64)[None, :]
+    # float32 as in Kaldi (costs are renormalised every frame, so they stay small); it halves the memory
+    # traffic of the S x S step, which is most of the time spent here.
+    local = (1.0 - nccf_pitch + soft_min_f0 * nccf_pitch * lags.astype(np.float64)[None, :]).astype(_F32)
     step = math.log(1.0 + delta_pitch) ** 2 * penalty_factor
     s = np.arange(num_states)
-    transition = ((s[:, None] - s[None, :]) ** 2 * step).astype(np.float64)   # [state, previous state]
+    transition = ((s[:, None] - s[None, :]) ** 2 * step).astype(_F32)   # [state, previous state]
     back = np.empty((num_frames, num_states), dtype=np.int32)
-    forward = np.zeros(num_states, dtype=np.float64)      # what the backpointers are computed from
+    forward = np.zeros(num_states, dtype=_F32)      # what the backpointers are computed from
     final = forward
-    total = np.empty((num_states, num_states), dtype=np.float64)
+    total = np.empty((num_states, num_states), dtype=_F32)
     for t in range(num_frames):
         np.add(transition, forward, out=total)
         best = total.argmin(axis=1)
@@ -387,3 +389,72 @@ def nccf_to_pov(nccf: np.ndarray) -> np.ndarray:
     n = np.minimum(np.abs(np.asarray(nccf, dtype=np.float64)), 1.0)
     r = -5.2 + 5.4 * np.exp(7.5 * (n - 1.0)) + 4.8 * n - 2.0 * np.exp(-10.0 * n) + 4.2 * np.exp(20.0 * (n - 1.0))
     return 1.0 / (1.0 + np.exp(-r))
+
+
+def _moving_sum(x: np.ndarray, left: int, right: int) -> np.ndarray:
+    """Sum of x over frames [t - left, t + right] that exist, per frame t. (T,) → (T,)"""
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    t = np.arange(len(x))
+    return c[np.minimum(t + right + 1, len(x))] - c[np.maximum(t - left, 0)]
+
+
+def _deltas(x: np.ndarray, window: int) -> np.ndarray:
+    """Kaldi's first-order ComputeDeltas: regression over +-window frames, edge frames replicated."""
+    T = len(x)
+    padded = np.concatenate([np.full(window, x[0]), x, np.full(window, x[-1])])
+    num = sum(n * (padded[window + n:window + n + T] - padded[window - n:window - n + T])
+              for n in range(1, window + 1))
+    return num / (2.0 * sum(n * n for n in range(1, window + 1)))
+
+
+def process_kaldi_pitch(pitch_feats, pitch_scale: float = 2.0, pov_scale: float = 2.0, pov_offset: float = 0.0,
+                        delta_pitch_scale: float = 10.0, delta_pitch_noise_stddev: float = 0.005,
+                        normalization_left_context: int = 75, normalization_right_context: int = 75,
+                        delta_window: int = 2, delay: int = 0, add_pov_feature: bool = True,
+                        add_normalized_log_pitch: bool = True, add_delta_pitch: bool = True,
+                        add_raw_log_pitch: bool = False, seed: int = 0) -> np.ndarray:
+    """(..., T, 2) [NCCF, pitch Hz] from compute_kaldi_pitch → (..., T + delay, D) float32 features, Kaldi's
+    process-kaldi-pitch-feats with its option names and defaults. Columns, in this order, each if asked:
+
+    - POV feature: pov_scale * ((1.0001 - nccf)^0.15 - 1) + pov_offset;
+    - normalised log pitch: pitch_scale * (log pitch minus its mean over the frames [t - left, t + right],
+      each weighted by its probability of voicing from the NCCF);
+    - delta log pitch: delta_pitch_scale * (regression delta over +-delta_window frames + Gaussian noise of
+      delta_pitch_noise_stddev; Kaldi adds it so that unvoiced stretches do not give a constant). The noise
+      comes from NumPy's generator seeded with `seed`, so the output is reproducible (Kaldi's is not);
+    - raw log pitch.
+    Output frame t is input frame max(0, t - delay).
+    """
+    feats = np.asarray(pitch_feats, dtype=np.float64)
+    if feats.ndim < 2 or feats.shape[-1] != 2:
+        raise KaldiPitchError(f"expected (..., frames, 2) [nccf, pitch] features, got shape {feats.shape}")
+    if not (add_pov_feature or add_normalized_log_pitch or add_delta_pitch or add_raw_log_pitch):
+        raise KaldiPitchError("at least one of the pitch features must be chosen")
+    if delay < 0 or delta_window < 1 or normalization_left_context < 0 or normalization_right_context < 0:
+        raise KaldiPitchError("delay and the contexts must be >= 0, delta_window >= 1")
+    if not np.all(np.isfinite(feats)) or np.any(feats[..., 1] <= 0):
+        raise KaldiPitchError("pitch features must be finite with every pitch > 0 (as compute_kaldi_pitch gives)")
+    rng = np.random.default_rng(seed)
+    flat = feats.reshape((-1,) + feats.shape[-2:])
+    rows = []
+    for one in flat:
+        nccf, log_pitch = one[:, 0], np.log(one[:, 1])
+        cols = []
+        if add_pov_feature:
+            cols.append(pov_scale * nccf_to_pov_feature(nccf) + pov_offset)
+        if add_normalized_log_pitch:
+            pov = nccf_to_pov(nccf)
+            left, right = normalization_left_context, normalization_right_context
+            mean = _moving_sum(pov * log_pitch, left, right) / _moving_sum(pov, left, right)
+            cols.append(pitch_scale * (log_pitch - mean))
+        if add_delta_pitch:
+            noise = rng.standard_normal(len(nccf)) * delta_pitch_noise_stddev if len(nccf) else 0.0
+            delta = _deltas(log_pitch, delta_window) if len(nccf) else np.zeros(0)
+            cols.append(delta_pitch_scale * (delta + noise))
+        if add_raw_log_pitch:
+            cols.append(log_pitch)
+        out = np.stack(cols, axis=1)
+        if delay and len(out):
+            out = out[np.maximum(np.arange(len(out) + delay) - delay, 0)]
+        rows.append(out)
+    return np.stack(rows).reshape(feats.shape[:-2] + rows[0].shape).astype(_F32)
