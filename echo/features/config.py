@@ -13,9 +13,12 @@ from pathlib import Path
 
 import yaml
 
-# Pitch extractors we ship. Kaldi's pitch tracker is not offered: kaldi-native-fbank (1.22) has no
-# pitch extractor (only fbank/mfcc/stft/whisper features), and we do not reimplement it by hand.
-F0_METHODS = ("dio", "harvest")
+# Pitch extractors we ship: pyworld's DIO (+StoneMask) and Harvest, and Kaldi's (echo.features.kaldi_pitch,
+# a port: no package ships it since torchaudio 2.1 dropped compute_kaldi_pitch).
+F0_METHODS = ("dio", "harvest", "kaldi")
+# The pitch features appended with append_pitch: "echo" derives three from the F0 above (pitch.py);
+# "kaldi" is Kaldi's process-kaldi-pitch-feats on Kaldi's pitch tracker (POV, normalised and delta log-pitch).
+PITCH_FEATURES = ("echo", "kaldi")
 
 
 class FeatureError(ValueError):
@@ -32,13 +35,16 @@ class FeatureConfig:
     f0_method: str = "dio"          # one of F0_METHODS
     f0_floor: float = 60.0          # Hz, lowest F0 searched
     f0_ceil: float = 500.0          # Hz, highest F0 searched
-    append_pitch: bool = False      # append 3 Kaldi-style pitch features to fbank (n_mels + 3 dims)
+    append_pitch: bool = False      # append 3 pitch features to fbank (n_mels + 3 dims)
+    pitch_features: str = "echo"    # which 3 (PITCH_FEATURES): echo's from the F0, or Kaldi's own
 
     def __post_init__(self):
         if self.f0_method not in F0_METHODS:
             raise FeatureError(
-                f"f0_method {self.f0_method!r} is not available; valid methods: {', '.join(F0_METHODS)}"
-                + (" (Kaldi pitch is not provided by kaldi-native-fbank)" if self.f0_method == "kaldi" else ""))
+                f"f0_method {self.f0_method!r} is not available; valid methods: {', '.join(F0_METHODS)}")
+        if self.pitch_features not in PITCH_FEATURES:
+            raise FeatureError(f"pitch_features {self.pitch_features!r} is not available; valid: "
+                               f"{', '.join(PITCH_FEATURES)}")
         if self.sample_rate <= 0 or self.n_mels <= 0:
             raise FeatureError(f"sample_rate and n_mels must be positive, got {self.sample_rate}, {self.n_mels}")
         if not 0 < self.frame_shift_ms <= self.frame_length_ms:
@@ -50,6 +56,15 @@ class FeatureConfig:
             raise FeatureError(f"need 0 < f0_floor < f0_ceil, got {self.f0_floor}, {self.f0_ceil}")
         if self.f0_ceil >= self.sample_rate / 2:
             raise FeatureError(f"f0_ceil={self.f0_ceil} must be below the Nyquist rate {self.sample_rate / 2}")
+        if self.uses_kaldi_pitch and (self.f0_ceil > 2000 or self.sample_rate in (4000,) or self.sample_rate < 2000):
+            raise FeatureError(f"Kaldi's pitch tracker works at 4 kHz: it needs f0_ceil <= 2000 Hz (got "
+                               f"{self.f0_ceil}) and a sample_rate of at least 2000 Hz other than 4000 (got "
+                               f"{self.sample_rate})")
+
+    @property
+    def uses_kaldi_pitch(self) -> bool:
+        """Whether extraction runs Kaldi's pitch tracker (for the F0, the appended features, or both)."""
+        return self.f0_method == "kaldi" or (self.append_pitch and self.pitch_features == "kaldi")
 
     # Window sizes in samples, rounded down exactly as Kaldi does (static_cast<int32>).
     @property
