@@ -97,3 +97,23 @@ def test_dump_with_kaldi_pitch(tmp_path):
     for utt in utts:
         assert feats[utt].shape == (len(f0[utt]), 83)
         assert 0.2 < (f0[utt] > 0).mean() < 1.0 and np.all((f0[utt] == 0) | (f0[utt] > 50))
+
+
+def test_dio_fallback_gives_short_utterances_their_pitch():
+    """On 2_theo_34 (0.16 s) DIO finds no voiced frame; Kaldi's tracker or Harvest, as fallback, do.
+    Where DIO finds enough voicing the fallback changes nothing."""
+    path = FSDD / "recordings" / "2_theo_34.wav"
+    if not path.is_file():
+        pytest.skip(f"FSDD not found at {FSDD}")
+    from echo.features.audio import load_audio
+    wave = load_audio(str(path), RATE)
+    f0 = {fb: extract_features(wave, FeatureConfig(dio_fallback=fb))[1] for fb in ("none", "kaldi", "harvest")}
+    assert not f0["none"].any()
+    assert (f0["kaldi"] > 0).mean() > 0.3 and (f0["harvest"] > 0).mean() > 0.3
+    voiced = f0["kaldi"] > 0
+    assert np.median(f0["kaldi"][voiced]) == pytest.approx(np.median(f0["harvest"][f0["harvest"] > 0]), rel=0.1)
+    steady = tone()
+    np.testing.assert_array_equal(extract_features(steady, FeatureConfig(dio_fallback="kaldi"))[1],
+                                  extract_features(steady, FeatureConfig())[1])
+    with pytest.raises(FeatureError, match="dio_fallback 'crepe' is not available"):
+        FeatureConfig(dio_fallback="crepe")

@@ -19,6 +19,8 @@ F0_METHODS = ("dio", "harvest", "kaldi")
 # The pitch features appended with append_pitch: "echo" derives three from the F0 above (pitch.py);
 # "kaldi" is Kaldi's process-kaldi-pitch-feats on Kaldi's pitch tracker (POV, normalised and delta log-pitch).
 PITCH_FEATURES = ("echo", "kaldi")
+# What DIO falls back on where it finds (almost) no voiced frame, as it does on some short utterances.
+DIO_FALLBACKS = ("none", "kaldi", "harvest")
 
 
 class FeatureError(ValueError):
@@ -37,11 +39,15 @@ class FeatureConfig:
     f0_ceil: float = 500.0          # Hz, highest F0 searched
     append_pitch: bool = False      # append 3 pitch features to fbank (n_mels + 3 dims)
     pitch_features: str = "echo"    # which 3 (PITCH_FEATURES): echo's from the F0, or Kaldi's own
+    dio_fallback: str = "none"      # DIO_FALLBACKS: tracker used where DIO finds too few voiced frames
 
     def __post_init__(self):
         if self.f0_method not in F0_METHODS:
             raise FeatureError(
                 f"f0_method {self.f0_method!r} is not available; valid methods: {', '.join(F0_METHODS)}")
+        if self.dio_fallback not in DIO_FALLBACKS:
+            raise FeatureError(f"dio_fallback {self.dio_fallback!r} is not available; valid: "
+                               f"{', '.join(DIO_FALLBACKS)}")
         if self.pitch_features not in PITCH_FEATURES:
             raise FeatureError(f"pitch_features {self.pitch_features!r} is not available; valid: "
                                f"{', '.join(PITCH_FEATURES)}")
@@ -56,14 +62,17 @@ class FeatureConfig:
             raise FeatureError(f"need 0 < f0_floor < f0_ceil, got {self.f0_floor}, {self.f0_ceil}")
         if self.f0_ceil >= self.sample_rate / 2:
             raise FeatureError(f"f0_ceil={self.f0_ceil} must be below the Nyquist rate {self.sample_rate / 2}")
-        if self.uses_kaldi_pitch and (self.f0_ceil > 2000 or self.sample_rate in (4000,) or self.sample_rate < 2000):
+        kaldi_fallback = self.f0_method == "dio" and self.dio_fallback == "kaldi"
+        if (self.uses_kaldi_pitch or kaldi_fallback) and (self.f0_ceil > 2000 or self.sample_rate == 4000
+                                                          or self.sample_rate < 2000):
             raise FeatureError(f"Kaldi's pitch tracker works at 4 kHz: it needs f0_ceil <= 2000 Hz (got "
                                f"{self.f0_ceil}) and a sample_rate of at least 2000 Hz other than 4000 (got "
                                f"{self.sample_rate})")
 
     @property
     def uses_kaldi_pitch(self) -> bool:
-        """Whether extraction runs Kaldi's pitch tracker (for the F0, the appended features, or both)."""
+        """Whether every utterance needs Kaldi's pitch tracker (for the F0, the appended features, or both);
+        DIO's fallback runs it only where DIO fails."""
         return self.f0_method == "kaldi" or (self.append_pitch and self.pitch_features == "kaldi")
 
     # Window sizes in samples, rounded down exactly as Kaldi does (static_cast<int32>).

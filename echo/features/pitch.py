@@ -32,6 +32,9 @@ DIO_ANALYSIS_RATE = 4000
 # A Kaldi frame is voiced where its probability of voicing (kaldi_pitch.nccf_to_pov, fitted by Kaldi's
 # authors on the Keele database) is at least this: an NCCF of about 0.81 or more.
 KALDI_VOICED_POV = 0.5
+# DIO's voicing fallback (conf.dio_fallback) runs where DIO calls fewer than this share of frames voiced;
+# its result replaces DIO's only if it finds more voiced frames.
+DIO_FALLBACK_BELOW = 0.05
 
 
 def match_length(f0: np.ndarray, num_frames: int, max_diff: int = MAX_LENGTH_MISMATCH) -> np.ndarray:
@@ -73,18 +76,31 @@ def compute_f0(wave: np.ndarray, conf: FeatureConfig, num_frames: int, kaldi_raw
     kaldi_raw: kaldi_pitch_frames' output when the caller has it already (f0_method kaldi)."""
     if conf.f0_method == "kaldi":
         return f0_from_kaldi(kaldi_raw if kaldi_raw is not None else kaldi_pitch_frames(wave, conf, num_frames))
+    f0 = _pyworld_f0(wave, conf, num_frames, conf.f0_method)
+    if conf.f0_method == "dio" and conf.dio_fallback != "none" and np.mean(f0 > 0) < DIO_FALLBACK_BELOW:
+        if conf.dio_fallback == "kaldi":
+            other = f0_from_kaldi(kaldi_raw if kaldi_raw is not None else kaldi_pitch_frames(wave, conf, num_frames))
+        else:
+            other = _pyworld_f0(wave, conf, num_frames, "harvest")
+        if np.count_nonzero(other) > np.count_nonzero(f0):
+            return other
+    return f0
+
+
+def _pyworld_f0(wave: np.ndarray, conf: FeatureConfig, num_frames: int, method: str) -> np.ndarray:
+    """compute_f0 for pyworld's DIO (+StoneMask) or Harvest."""
     fs = conf.sample_rate
     x = np.ascontiguousarray(wave[conf.window_size // 2:], dtype=np.float64)   # pyworld needs float64
     period_ms = 1000.0 * conf.window_shift / fs     # exactly the fbank hop, in ms as pyworld wants
-    if conf.f0_method == "dio":
+    if method == "dio":
         speed = min(12, max(1, fs // DIO_ANALYSIS_RATE))
         f0, times = pyworld.dio(x, fs, f0_floor=conf.f0_floor, f0_ceil=conf.f0_ceil, frame_period=period_ms,
                                 speed=speed)
         f0 = pyworld.stonemask(x, f0, times, fs)    # refines DIO's coarse estimate, keeps voicing
-    elif conf.f0_method == "harvest":
+    elif method == "harvest":
         f0, _ = pyworld.harvest(x, fs, f0_floor=conf.f0_floor, f0_ceil=conf.f0_ceil, frame_period=period_ms)
     else:  # FeatureConfig already rejects this; kept so a hand-built config cannot slip through
-        raise FeatureError(f"unknown f0_method {conf.f0_method!r}")
+        raise FeatureError(f"unknown f0_method {method!r}")
     f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 0.0)
     # pyworld's extra frames are those centred past fbank's last one: up to ceil((win - win//2) / hop),
     # which is 2 for 25 ms / 10 ms (more for a shift under half the window, e.g. 3 for 25 ms / 5 ms).
