@@ -128,6 +128,8 @@ def test_batch_dims_and_torch_like_input():
     assert both.shape == (2,) + one.shape and both.dtype == np.float32
     np.testing.assert_allclose(both[0], one)
     np.testing.assert_allclose(both[1], one, rtol=1e-4, atol=1e-4)    # scale-invariant (ballast too)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(compute_kaldi_pitch(torch.from_numpy(wave), 16000), one, rtol=1e-6)
 
 
 def test_bad_input_and_edge_cases():

@@ -374,6 +374,8 @@ def compute_kaldi_pitch(waveform, sample_rate: float, frame_length: float = 25.0
             resample_frequency, delta_pitch, nccf_ballast, lowpass_filter_width, upsample_filter_width,
             frames_per_chunk, recompute_frame, snip_edges, torchaudio_compat)
     flat = wave.reshape(-1, wave.shape[-1])
+    if len(flat) == 0:
+        raise KaldiPitchError(f"no waveform in a batch of shape {wave.shape}")
     results = [_pitch_1d(row, *args) for row in flat]
     return np.stack(results).reshape(wave.shape[:-1] + results[0].shape)
 
