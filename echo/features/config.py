@@ -63,11 +63,9 @@ class FeatureConfig:
         if self.f0_ceil >= self.sample_rate / 2:
             raise FeatureError(f"f0_ceil={self.f0_ceil} must be below the Nyquist rate {self.sample_rate / 2}")
         kaldi_fallback = self.f0_method == "dio" and self.dio_fallback == "kaldi"
-        if (self.uses_kaldi_pitch or kaldi_fallback) and (self.f0_ceil > 2000 or self.sample_rate == 4000
-                                                          or self.sample_rate < 2000):
+        if (self.uses_kaldi_pitch or kaldi_fallback) and (self.f0_ceil > 2000 or self.sample_rate < 2000):
             raise FeatureError(f"Kaldi's pitch tracker works at 4 kHz: it needs f0_ceil <= 2000 Hz (got "
-                               f"{self.f0_ceil}) and a sample_rate of at least 2000 Hz other than 4000 (got "
-                               f"{self.sample_rate})")
+                               f"{self.f0_ceil}) and a sample_rate of at least 2000 Hz (got {self.sample_rate})")
 
     @property
     def uses_kaldi_pitch(self) -> bool:

@@ -299,9 +299,6 @@ def _check_options(sample_rate, frame_length, frame_shift, min_f0, max_f0, lowpa
         raise KaldiPitchError(f"need max_f0={max_f0} <= resample_frequency/2 and delta_pitch={delta_pitch} > 0")
     if lowpass_filter_width < 1 or upsample_filter_width < 1 or frame_shift <= 0 or frame_length <= 0:
         raise KaldiPitchError("filter widths must be >= 1 and frame_length, frame_shift positive")
-    if sample_rate == resample_frequency:
-        raise KaldiPitchError(f"sample_rate must differ from resample_frequency ({resample_frequency}), "
-                              "as in Kaldi")
 
 
 def _pitch_1d(wave, sample_rate, frame_length, frame_shift, min_f0, max_f0, soft_min_f0, penalty_factor,
