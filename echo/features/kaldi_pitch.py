@@ -194,7 +194,7 @@ def _viterbi(nccf_pitch: np.ndarray, lags: np.ndarray, soft_min_f0: float, penal
     step = math.log(1.0 + delta_pitch) ** 2 * penalty_factor
     s = np.arange(num_states)
     transition = ((s[:, None] - s[None, :]) ** 2 * step).astype(_F32)   # [state, previous state]
-    back = np.empty((num_frames, num_states), dtype=np.int32)
+    back = np.empty((num_frames, num_states), dtype=np.int16 if num_states < 2 ** 15 else np.int32)
     forward = np.zeros(num_states, dtype=_F32)      # what the backpointers are computed from
     final = forward
     total = np.empty((num_states, num_states), dtype=_F32)
