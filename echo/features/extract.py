@@ -13,7 +13,8 @@ def extract_features(wave: np.ndarray, conf: FeatureConfig) -> tuple[np.ndarray,
     """(N,) float waveform at conf.sample_rate → (feats (T, D) float32, f0 (T,) float32 Hz, 0 = unvoiced).
 
     D = n_mels, or n_mels + 3 with conf.append_pitch (conf.pitch_features says which 3).
-    T = 1 + (N - win) // hop; F0 frame t is centred on fbank frame t. Raises FeatureError for non-1-D, non-finite or too short input.
+    T = 1 + (N - win) // hop; F0 frame t is centred on fbank frame t. Raises FeatureError for non-1-D,
+    non-finite or too short input.
     """
     wave = np.asarray(wave)
     if wave.ndim != 1:
