@@ -107,9 +107,9 @@ def test_dio_fallback_gives_short_utterances_their_pitch():
         pytest.skip(f"FSDD not found at {FSDD}")
     from echo.features.audio import load_audio
     wave = load_audio(str(path), RATE)
-    f0 = {fb: extract_features(wave, FeatureConfig(dio_fallback=fb))[1] for fb in ("none", "kaldi", "harvest")}
+    f0 = {fb: extract_features(wave, FeatureConfig(dio_fallback=fb))[1] for fb in ("none", "kaldi", "harvest", "swift")}
     assert not f0["none"].any()
-    assert (f0["kaldi"] > 0).mean() > 0.3 and (f0["harvest"] > 0).mean() > 0.3
+    assert all((f0[fb] > 0).mean() > 0.3 for fb in ("kaldi", "harvest", "swift"))
     voiced = f0["kaldi"] > 0
     assert np.median(f0["kaldi"][voiced]) == pytest.approx(np.median(f0["harvest"][f0["harvest"] > 0]), rel=0.1)
     steady = tone()
@@ -117,3 +117,5 @@ def test_dio_fallback_gives_short_utterances_their_pitch():
                                   extract_features(steady, FeatureConfig())[1])
     with pytest.raises(FeatureError, match="dio_fallback 'crepe' is not available"):
         FeatureConfig(dio_fallback="crepe")
+    with pytest.raises(FeatureError, match="SwiftF0 covers 46.875-2093.75 Hz"):
+        FeatureConfig(f0_method="swift", f0_floor=40.0)

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import yaml
 
-# Pitch extractors we ship: pyworld's DIO (+StoneMask) and Harvest, and Kaldi's (echo.features.kaldi_pitch,
-# a port: no package ships it since torchaudio 2.1 dropped compute_kaldi_pitch).
-F0_METHODS = ("dio", "harvest", "kaldi")
+# Pitch extractors we ship: pyworld's DIO (+StoneMask) and Harvest, Kaldi's (echo.features.kaldi_pitch,
+# a port: no package ships it since torchaudio 2.1 dropped compute_kaldi_pitch), and SwiftF0 (swift-f0, a
+# small CNN; the most accurate in test/bench/bench_f0.py).
+F0_METHODS = ("dio", "harvest", "kaldi", "swift")
+SWIFT_F0_RANGE = (46.875, 2093.75)    # Hz: the band swift-f0 0.3.0's model covers (swift_f0.core.FMIN/FMAX)
 # The pitch features appended with append_pitch: "echo" derives three from the F0 above (pitch.py);
 # "kaldi" is Kaldi's process-kaldi-pitch-feats on Kaldi's pitch tracker (POV, normalised and delta log-pitch).
 PITCH_FEATURES = ("echo", "kaldi")
 # What DIO falls back on where it finds (almost) no voiced frame, as it does on some short utterances.
-DIO_FALLBACKS = ("none", "kaldi", "harvest")
+DIO_FALLBACKS = ("none", "kaldi", "harvest", "swift")
 
 
 class FeatureError(ValueError):
@@ -62,6 +64,10 @@ class FeatureConfig:
             raise FeatureError(f"need 0 < f0_floor < f0_ceil, got {self.f0_floor}, {self.f0_ceil}")
         if self.f0_ceil >= self.sample_rate / 2:
             raise FeatureError(f"f0_ceil={self.f0_ceil} must be below the Nyquist rate {self.sample_rate / 2}")
+        swift = self.f0_method == "swift" or (self.f0_method == "dio" and self.dio_fallback == "swift")
+        if swift and not (SWIFT_F0_RANGE[0] <= self.f0_floor and self.f0_ceil <= SWIFT_F0_RANGE[1]):
+            raise FeatureError(f"SwiftF0 covers {SWIFT_F0_RANGE[0]}-{SWIFT_F0_RANGE[1]} Hz: f0_floor={self.f0_floor} "
+                               f"and f0_ceil={self.f0_ceil} must lie inside")
         kaldi_fallback = self.f0_method == "dio" and self.dio_fallback == "kaldi"
         if (self.uses_kaldi_pitch or kaldi_fallback) and (self.f0_ceil > 2000 or self.sample_rate < 2000):
             raise FeatureError(f"Kaldi's pitch tracker works at 4 kHz: it needs f0_ceil <= 2000 Hz (got "

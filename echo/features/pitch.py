@@ -1,4 +1,4 @@
-"""F0 per fbank frame (pyworld DIO+StoneMask or Harvest, or Kaldi's tracker) and pitch features.
+"""F0 per fbank frame (pyworld DIO+StoneMask or Harvest, Kaldi's tracker, SwiftF0) and pitch features.
 
 Kaldi's tracker (kaldi_pitch.py) frames exactly as fbank does (snip_edges: frame t starts at t*hop with
 the same window length), so its frame t is fbank frame t; it can give one frame more (its 4 kHz signal
@@ -32,6 +32,7 @@ DIO_ANALYSIS_RATE = 4000
 # A Kaldi frame is voiced where its probability of voicing (kaldi_pitch.nccf_to_pov, fitted by Kaldi's
 # authors on the Keele database) is at least this: an NCCF of about 0.81 or more.
 KALDI_VOICED_POV = 0.5
+SWIFT_VOICED_CONFIDENCE = 0.5
 # DIO's voicing fallback (conf.dio_fallback) runs where DIO calls fewer than this share of frames voiced;
 # its result replaces DIO's only if it finds more voiced frames.
 DIO_FALLBACK_BELOW = 0.05
@@ -76,15 +77,41 @@ def compute_f0(wave: np.ndarray, conf: FeatureConfig, num_frames: int, kaldi_raw
     kaldi_raw: kaldi_pitch_frames' output when the caller has it already (f0_method kaldi)."""
     if conf.f0_method == "kaldi":
         return f0_from_kaldi(kaldi_raw if kaldi_raw is not None else kaldi_pitch_frames(wave, conf, num_frames))
+    if conf.f0_method == "swift":
+        return swift_f0_frames(wave, conf, num_frames)
     f0 = _pyworld_f0(wave, conf, num_frames, conf.f0_method)
     if conf.f0_method == "dio" and conf.dio_fallback != "none" and np.mean(f0 > 0) < DIO_FALLBACK_BELOW:
         if conf.dio_fallback == "kaldi":
             other = f0_from_kaldi(kaldi_raw if kaldi_raw is not None else kaldi_pitch_frames(wave, conf, num_frames))
+        elif conf.dio_fallback == "swift":
+            other = swift_f0_frames(wave, conf, num_frames)
         else:
             other = _pyworld_f0(wave, conf, num_frames, "harvest")
         if np.count_nonzero(other) > np.count_nonzero(f0):
             return other
     return f0
+
+
+_SWIFT = {}
+
+
+def swift_f0_frames(wave: np.ndarray, conf: FeatureConfig, num_frames: int) -> np.ndarray:
+    """(N,) waveform → (num_frames,) float32 F0 from SwiftF0 on fbank's frames, 0 where unvoiced.
+
+    SwiftF0 frame k is centred at k * 16 ms; its log-F0 is interpolated to fbank's frame centres
+    (t*hop + win/2), and a frame is voiced where the nearest SwiftF0 frame's confidence is >= 0.5 (its
+    authors' threshold). One onnxruntime thread, as every dump job runs on one core."""
+    if "detector" not in _SWIFT:
+        from swift_f0 import SwiftF0      # imports onnxruntime: only when asked for
+        _SWIFT["detector"] = SwiftF0(threads=1)
+    r = _SWIFT["detector"].detect(np.asarray(wave, dtype=np.float32), conf.sample_rate,
+                                  fmin=conf.f0_floor, fmax=conf.f0_ceil)
+    centres = (np.arange(num_frames) * conf.window_shift + conf.window_size / 2) / conf.sample_rate
+    period = r.timestamps[1] - r.timestamps[0] if len(r.timestamps) > 1 else 0.016
+    f0 = np.exp(np.interp(centres, r.timestamps, np.log(np.maximum(r.pitch_hz, 1.0))))
+    nearest = np.clip(np.round(centres / period).astype(int), 0, len(r.timestamps) - 1)
+    voiced = (r.confidence[nearest] >= SWIFT_VOICED_CONFIDENCE) & np.isfinite(f0)
+    return np.where(voiced, f0, 0.0).astype(np.float32)
 
 
 def _pyworld_f0(wave: np.ndarray, conf: FeatureConfig, num_frames: int, method: str) -> np.ndarray:

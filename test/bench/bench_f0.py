@@ -15,6 +15,8 @@ fbank frames), and is scored against the contour at the frame centres:
 - vde: voicing decision error, share of all frames whose voiced/unvoiced call differs from the truth
   (frames within 20 ms of a voicing boundary are left out: the truth is not sharp there);
 - x_rt: audio seconds per CPU second of F0 extraction (time.process_time), one thread.
+`swift` is SwiftF0 (swift-f0, a 14k-parameter CNN run by onnxruntime), mapped onto fbank's frames by
+echo.features.pitch.swift_f0_frames.
 The same audio with white noise at 20, 10 and 0 dB SNR gives the second table. Prints one JSON object.
 
 Bias to keep in mind: which frames are voiced in the truth is Harvest's call on the original recording, so
