@@ -35,9 +35,13 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("n_mels: 80\nnum_bins: 23\n")
     with pytest.raises(FeatureError, match=r"bad.yaml: unknown feature option\(s\) num_bins"):
         FeatureConfig.from_yaml(tmp_path / "bad.yaml")
-    (tmp_path / "kaldi.yaml").write_text("f0_method: kaldi\n")
-    with pytest.raises(FeatureError, match="kaldi.yaml: f0_method 'kaldi' is not available; valid methods: dio, harvest"):
-        FeatureConfig.from_yaml(tmp_path / "kaldi.yaml")
+    (tmp_path / "yin.yaml").write_text("f0_method: yin\n")
+    with pytest.raises(FeatureError, match="yin.yaml: f0_method 'yin' is not available; valid methods: dio, harvest, kaldi"):
+        FeatureConfig.from_yaml(tmp_path / "yin.yaml")
+    with pytest.raises(FeatureError, match="pitch_features 'praat' is not available; valid: echo, kaldi"):
+        FeatureConfig(pitch_features="praat")
+    with pytest.raises(FeatureError, match="Kaldi's pitch tracker works at 4 kHz"):
+        FeatureConfig(f0_method="kaldi", sample_rate=48000, f0_ceil=3000)
     with pytest.raises(FeatureError, match="f0_floor < f0_ceil"):
         FeatureConfig(f0_floor=300, f0_ceil=200)
 

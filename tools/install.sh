@@ -40,7 +40,7 @@ fi
 import importlib
 for m in ["torch", "numpy", "sentencepiece", "kaldiio", "pyworld", "jiwer", "configargparse", "yaml",
           "soundfile", "soxr", "kaldi_native_fbank", "tqdm", "tensorboard", "matplotlib",
-          "espeakng_loader", "pytest", "echo"]:
+          "espeakng_loader", "swift_f0", "onnxruntime", "pytest", "echo"]:
     importlib.import_module(m)
 import torch
 print(f"tools/install.sh: torch {torch.__version__}, cuda available: {torch.cuda.is_available()}")

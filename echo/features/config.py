@@ -12,9 +12,16 @@ from pathlib import Path
 import yaml
 from echo.io import atomic
 
-# Pitch extractors we ship. Kaldi's pitch tracker is not offered: kaldi-native-fbank (1.22) has no
-# pitch extractor (only fbank/mfcc/stft/whisper features), and we do not reimplement it by hand.
-F0_METHODS = ("dio", "harvest")
+# Pitch extractors we ship: pyworld's DIO (+StoneMask) and Harvest, Kaldi's (echo.features.kaldi_pitch,
+# a port: no package ships it since torchaudio 2.1 dropped compute_kaldi_pitch), and SwiftF0 (swift-f0, a
+# small CNN; the most accurate in test/bench/bench_f0.py).
+F0_METHODS = ("dio", "harvest", "kaldi", "swift")
+SWIFT_F0_RANGE = (46.875, 2093.75)    # Hz: the band swift-f0 0.3.0's model covers (swift_f0.core.FMIN/FMAX)
+# The pitch features appended with append_pitch: "echo" derives three from the F0 above (pitch.py);
+# "kaldi" is Kaldi's process-kaldi-pitch-feats on Kaldi's pitch tracker (POV, normalised and delta log-pitch).
+PITCH_FEATURES = ("echo", "kaldi")
+# What DIO falls back on where it finds (almost) no voiced frame, as it does on some short utterances.
+DIO_FALLBACKS = ("none", "kaldi", "harvest", "swift")
 
 
 class FeatureError(ValueError):
@@ -31,13 +38,20 @@ class FeatureConfig:
     f0_method: str = "dio"          # one of F0_METHODS
     f0_floor: float = 60.0          # Hz, lowest F0 searched
     f0_ceil: float = 500.0          # Hz, highest F0 searched
-    append_pitch: bool = False      # append 3 Kaldi-style pitch features to fbank (n_mels + 3 dims)
+    append_pitch: bool = False      # append 3 pitch features to fbank (n_mels + 3 dims)
+    pitch_features: str = "echo"    # which 3 (PITCH_FEATURES): echo's from the F0, or Kaldi's own
+    dio_fallback: str = "none"      # DIO_FALLBACKS: tracker used where DIO finds too few voiced frames
 
     def __post_init__(self):
         if self.f0_method not in F0_METHODS:
             raise FeatureError(
-                f"f0_method {self.f0_method!r} is not available; valid methods: {', '.join(F0_METHODS)}"
-                + (" (Kaldi pitch is not provided by kaldi-native-fbank)" if self.f0_method == "kaldi" else ""))
+                f"f0_method {self.f0_method!r} is not available; valid methods: {', '.join(F0_METHODS)}")
+        if self.dio_fallback not in DIO_FALLBACKS:
+            raise FeatureError(f"dio_fallback {self.dio_fallback!r} is not available; valid: "
+                               f"{', '.join(DIO_FALLBACKS)}")
+        if self.pitch_features not in PITCH_FEATURES:
+            raise FeatureError(f"pitch_features {self.pitch_features!r} is not available; valid: "
+                               f"{', '.join(PITCH_FEATURES)}")
         if self.sample_rate <= 0 or self.n_mels <= 0:
             raise FeatureError(f"sample_rate and n_mels must be positive, got {self.sample_rate}, {self.n_mels}")
         if not 0 < self.frame_shift_ms <= self.frame_length_ms:
@@ -49,6 +63,20 @@ class FeatureConfig:
             raise FeatureError(f"need 0 < f0_floor < f0_ceil, got {self.f0_floor}, {self.f0_ceil}")
         if self.f0_ceil >= self.sample_rate / 2:
             raise FeatureError(f"f0_ceil={self.f0_ceil} must be below the Nyquist rate {self.sample_rate / 2}")
+        swift = self.f0_method == "swift" or (self.f0_method == "dio" and self.dio_fallback == "swift")
+        if swift and not (SWIFT_F0_RANGE[0] <= self.f0_floor and self.f0_ceil <= SWIFT_F0_RANGE[1]):
+            raise FeatureError(f"SwiftF0 covers {SWIFT_F0_RANGE[0]}-{SWIFT_F0_RANGE[1]} Hz: f0_floor={self.f0_floor} "
+                               f"and f0_ceil={self.f0_ceil} must lie inside")
+        kaldi_fallback = self.f0_method == "dio" and self.dio_fallback == "kaldi"
+        if (self.uses_kaldi_pitch or kaldi_fallback) and (self.f0_ceil > 2000 or self.sample_rate < 2000):
+            raise FeatureError(f"Kaldi's pitch tracker works at 4 kHz: it needs f0_ceil <= 2000 Hz (got "
+                               f"{self.f0_ceil}) and a sample_rate of at least 2000 Hz (got {self.sample_rate})")
+
+    @property
+    def uses_kaldi_pitch(self) -> bool:
+        """Whether every utterance needs Kaldi's pitch tracker (for the F0, the appended features, or both);
+        DIO's fallback runs it only where DIO fails."""
+        return self.f0_method == "kaldi" or (self.append_pitch and self.pitch_features == "kaldi")
 
     # Window sizes in samples, rounded down exactly as Kaldi does (static_cast<int32>).
     @property
