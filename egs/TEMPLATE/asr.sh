@@ -106,6 +106,7 @@ data_train_set=$train_set   # what local/data.sh writes; with speed perturbation
 [ -n "$speed_perturb_factors" ] && train_set=${train_set}_sp
 all_sets="$train_set $valid_set $test_sets"
 [ "$skip_train" = true ] && all_sets="$test_sets"
+all_sets=$(echo "$all_sets" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')   # a set named twice (an4's train_dev) is dumped once
 
 if ! "$skip_train" && stage_on 0; then
   log "Stage 0: data preparation (local/data.sh $local_data_opts)"
