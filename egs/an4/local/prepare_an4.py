@@ -28,28 +28,32 @@ def utt_id(fileid: str) -> tuple[str, str]:
     return f"{spk}-{'-'.join(rest)}", spk
 
 
-def read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped line) of the non-empty lines of an etc/ file."""
     if not path.is_file():
         raise CorpusError(f"{path}: not found (expected an4/etc/ of an4_sphere.tar.gz)")
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(n, line.strip()) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if line.strip()]
 
 
 def scan_set(an4: Path, name: str, problems: Problems) -> list[Utt]:
     trans_path, ids_path = an4 / "etc" / f"an4_{name}.transcription", an4 / "etc" / f"an4_{name}.fileids"
-    trans, fileids = read_lines(trans_path), read_lines(ids_path)
-    if len(trans) != len(fileids):
-        raise CorpusError(f"{trans_path}: {len(trans)} lines, but {ids_path} has {len(fileids)}")
+    transcripts = {}   # the id in parentheses -> (line number, words); matched to fileids by that id
+    for lineno, line in read_lines(trans_path):
+        m = LINE.fullmatch(line)
+        if m is None:
+            problems.bad(f"{trans_path}:{lineno}", f"expected '<s> WORDS </s> (<file-id>)', got {line!r}")
+            continue
+        transcripts[m["id"]] = (lineno, " ".join(w for w in m["words"].split() if w not in ("<s>", "</s>")))
     wav_dir = an4 / "wav" / SETS[name]
     listed, utts = set(), []
-    for lineno, (line, fileid) in enumerate(zip(trans, fileids), 1):
-        m = LINE.fullmatch(line)
-        if m is None or m["id"] != fileid.split("/")[-1]:
-            problems.bad(f"{trans_path}:{lineno}", f"expected '<s> WORDS </s> ({fileid.split('/')[-1]})' "
-                         f"to match line {lineno} of {ids_path.name}, got {line!r}")
-            continue
+    for id_lineno, fileid in read_lines(ids_path):
         sph = an4 / "wav" / f"{fileid}.sph"
         listed.add(sph)
-        text = " ".join(w for w in m["words"].split() if w not in ("<s>", "</s>"))
+        if fileid.split("/")[-1] not in transcripts:
+            problems.bad(f"{ids_path}:{id_lineno}", f"{fileid} has no line in {trans_path.name}")
+            continue
+        lineno, text = transcripts.pop(fileid.split("/")[-1])
         if not sph.is_file():
             problems.bad(f"{trans_path}:{lineno}", f"transcript of {fileid}, whose audio {sph} is missing")
             continue
@@ -60,6 +64,8 @@ def scan_set(an4: Path, name: str, problems: Problems) -> list[Utt]:
         if duration is not None:
             uid, spk = utt_id(fileid)
             utts.append(Utt(uid, spk, str(sph.resolve()), text, duration))
+    for file_id, (lineno, _) in sorted(transcripts.items(), key=lambda kv: kv[1][0]):
+        problems.bad(f"{trans_path}:{lineno}", f"transcript of {file_id}, which {ids_path.name} does not list")
     if not wav_dir.is_dir():
         raise CorpusError(f"{wav_dir}: not found (expected an4/wav/{SETS[name]}/<spk>/*.sph)")
     for path in sorted(wav_dir.rglob("*")):
