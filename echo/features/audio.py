@@ -96,7 +96,8 @@ def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | No
 
 
 def change_speed(wave: np.ndarray, rate: float, factor: float = 1.0, out_rate: float | None = None) -> np.ndarray:
-    """(N,) samples at `rate` played `factor` times as fast, at out_rate (default: rate) → float32 (≈ N·out_rate/(rate·factor),).
+    """(N,) samples at `rate`, played `factor` times as fast, at out_rate (default: rate) → float32
+    (≈ N·out_rate/(rate·factor),).
 
     sox's `speed` (Kaldi's speed perturbation): durations divide by factor, every frequency (F0,
     formants) multiplies by it. One soxr HQ resampling from rate·factor to out_rate, which is also the

@@ -106,7 +106,8 @@ data_train_set=$train_set   # what local/data.sh writes; with speed perturbation
 [ -n "$speed_perturb_factors" ] && train_set=${train_set}_sp
 all_sets="$train_set $valid_set $test_sets"
 [ "$skip_train" = true ] && all_sets="$test_sets"
-all_sets=$(echo "$all_sets" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')   # a set named twice (an4's train_dev) is dumped once
+# A set named twice (an4's train_dev is both the validation and a test set) is dumped once.
+all_sets=$(echo "$all_sets" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 
 if ! "$skip_train" && stage_on 0; then
   log "Stage 0: data preparation (local/data.sh $local_data_opts)"
@@ -121,7 +122,8 @@ if ! "$skip_train" && stage_on 0; then
     sp_dirs=()
     for factor in $speed_perturb_factors; do
       if python -c "import sys; sys.exit(float(sys.argv[1]) == 1.0)" "$factor"; then
-        python "$ECHO_ROOT/utils/perturb_data_dir_speed.py" "$factor" "data/$data_train_set" "data/${data_train_set}_sp$factor"
+        python "$ECHO_ROOT/utils/perturb_data_dir_speed.py" "$factor" "data/$data_train_set" \
+          "data/${data_train_set}_sp$factor"
         sp_dirs+=("data/${data_train_set}_sp$factor")
       else
         sp_dirs+=("data/$data_train_set")   # factor 1: the original, ids unchanged (as ESPnet)
