@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CHUNK = 1 << 20
+PROGRESS_S = 30.0     # seconds between progress lines of a download
 
 
 class DownloadError(RuntimeError):
@@ -66,8 +67,13 @@ def download(url: str, dest, attempts: int = 4, timeout: float = 60.0) -> Path:
                     log(f"{url}: the server ignores Range requests; starting again from byte 0")
                 total = _expected_size(response, offset if resumed else 0)
                 with open(part, "ab" if resumed else "wb") as f:
+                    got, shown = f.tell(), time.monotonic()
                     while chunk := response.read(CHUNK):
                         f.write(chunk)
+                        got += len(chunk)
+                        if time.monotonic() - shown > PROGRESS_S:   # a 6 GB archive takes a while
+                            shown = time.monotonic()
+                            log(f"{url}: {got >> 20} MB" + (f" of {total >> 20} MB" if total else ""))
             size = part.stat().st_size
             if total is not None and size != total:
                 raise DownloadError(f"{url}: got {size} of {total} bytes")
