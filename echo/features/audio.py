@@ -6,11 +6,20 @@ An entry is the rest of a wav.scp line after the utt/recording id (Kaldi):
 Segments (Kaldi `segments`: reco start end, seconds) cut the recording before resampling; end=-1 or
 None means "to the end of the file"; a file is read only over the segment, a pipe is run once per
 segment and cut. Resampling uses soxr (HQ), after cutting, so segment boundaries are sample-exact.
+
+Speed perturbation (Kaldi's utils/perturb_data_dir_speed.sh writes these entries; so does echo's):
+    sox /path/file.flac -t wav - speed 0.9 |            (also `sox -t wav FILE ...`, Kaldi's spelling)
+    cat /path/a.wav | sox -t wav - -t wav - speed 0.9 |
+is recognised and applied here, without running sox: `change_speed`, sox's `speed` effect (tempo and
+pitch together, like a tape played 0.9 times as fast), done as the same single soxr resampling that
+brings the audio to the recipe's rate, so nothing is written to disk twice. Segments of a perturbed
+recording are in perturbed time (Kaldi's convention), and are mapped back before reading.
 """
 from __future__ import annotations
 
 import io
 import re
+import shlex
 import subprocess
 
 import numpy as np
@@ -61,6 +70,9 @@ def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | No
     Only the segment is read from a seekable file, so many segments of a long recording stay cheap.
     """
     where = _where(entry, utt_id)
+    entry, factor = parse_speed(entry)
+    if factor != 1.0:   # the segment is in perturbed time; the source is read in its own time
+        start, end = start * factor, (end * factor if end is not None and end >= 0 else end)
     source = io.BytesIO(_run_pipe(entry, utt_id)) if is_pipe(entry) else entry.strip()
     try:
         with sf.SoundFile(source) as f:
@@ -82,8 +94,22 @@ def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | No
     if not np.all(np.isfinite(wave)):
         bad = int(np.count_nonzero(~np.isfinite(wave)))
         raise AudioError(f"{where}: audio has {bad} NaN/Inf samples")
-    if rate != sample_rate:
-        wave = soxr.resample(wave, rate, sample_rate, quality="HQ")
+    return change_speed(wave, rate, factor, sample_rate)
+
+
+def change_speed(wave: np.ndarray, rate: float, factor: float = 1.0, out_rate: float | None = None) -> np.ndarray:
+    """(N,) samples at `rate`, played `factor` times as fast, at out_rate (default: rate) → float32
+    (≈ N·out_rate/(rate·factor),).
+
+    sox's `speed` (Kaldi's speed perturbation): durations divide by factor, every frequency (F0,
+    formants) multiplies by it. One soxr HQ resampling from rate·factor to out_rate, which is also the
+    plain resampling to the recipe's rate when factor is 1. The on-the-fly augmentation calls this too.
+    """
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    out_rate = rate if out_rate is None else out_rate
+    if rate * factor != out_rate:
+        wave = soxr.resample(wave, rate * factor, out_rate, quality="HQ")
     return np.ascontiguousarray(wave, dtype=np.float32)
 
 
@@ -107,6 +133,43 @@ def _check_not_truncated(f: sf.SoundFile, where: str) -> None:
             f"{promised} bytes of audio but the file holds {held}")
     raise AudioError(f"{where}: truncated audio: the header promises {unit} "
                      f"({promised} vs {held} bytes of data)")
+
+
+def speed_entry(entry: str, factor: float | str) -> str:
+    """The wav.scp entry of `entry` played `factor` times as fast (Kaldi's sox spelling; see parse_speed)."""
+    entry = entry.strip()
+    if is_pipe(entry):
+        return f"{entry} sox -t wav - -t wav - speed {factor} |"
+    return f"sox {shlex.quote(entry)} -t wav - speed {factor} |"
+
+
+def parse_speed(entry: str) -> tuple[str, float]:
+    """(the entry without its sox speed effects, the product of their factors); (entry, 1.0) when the
+    entry is not one speed_entry writes (it then runs as an ordinary pipe)."""
+    factor = 1.0
+    while is_pipe(entry):
+        head, bar, tail = entry.rstrip()[:-1].rpartition("|")
+        try:
+            words = shlex.split(tail)
+        except ValueError:
+            break
+        if len(words) < 6 or words[0] != "sox" or words[-2] != "speed" or words[-5:-2] != ["-t", "wav", "-"]:
+            break
+        try:
+            f = float(words[-1])
+        except ValueError:
+            break
+        source = words[1:-5]
+        if bar and source == ["-t", "wav", "-"]:
+            entry = head.rstrip() + " |"
+        elif not bar and len(source) in (1, 3) and (len(source) == 1 or source[:2] == ["-t", "wav"]):
+            entry = source[-1]
+        else:
+            break
+        if f <= 0:
+            raise AudioError(f"{entry}: speed factor must be positive, got {f}")
+        factor *= f
+    return entry, factor
 
 
 def _segment_samples(start: float, end: float | None, rate: int, total: int, where: str) -> tuple[int, int]:

@@ -31,6 +31,7 @@ train_set=train
 valid_set=dev
 test_sets="test"
 local_data_opts=""     # passed to local/data.sh
+speed_perturb_factors=""   # e.g. "0.9 1.0 1.1": train on data/<train-set>_sp, the union of speed-perturbed copies
 skip_bad=false         # feature stage: drop unreadable utterances (listed in <dump-dir>/<set>/bad_utts) instead of failing
 # Features
 dump_dir=dump          # where stage 1 writes and stages 3-5 read features (e.g. dump/fbank_pitch for a second set)
@@ -55,6 +56,7 @@ help_message="Usage: $0 [options]
   --nj N / --inference-nj N    parallel jobs for features / decoding
   --ngpu N                     GPUs for training (N>1 runs torchrun)
   --train-set, --valid-set, --test-sets \"a b\"   data sets
+  --speed-perturb-factors \"0.9 1.0 1.1\"   stage 0 also makes data/<train-set>_sp (Kaldi speed perturbation)
   --train-config, --decode-config FILE           YAML configs
   --token-type word|char|bpe, --nbpe N           units
   --tag NAME                   experiment directory exp/NAME
@@ -100,17 +102,36 @@ need() {  # need FILE "stage that writes it"
   fi
 }
 stage_on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+data_train_set=$train_set   # what local/data.sh writes; with speed perturbation stages 1-3 use <set>_sp
+[ -n "$speed_perturb_factors" ] && train_set=${train_set}_sp
 all_sets="$train_set $valid_set $test_sets"
 [ "$skip_train" = true ] && all_sets="$test_sets"
+# A set named twice (an4's train_dev is both the validation and a test set) is dumped once.
+all_sets=$(echo "$all_sets" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 
 if ! "$skip_train" && stage_on 0; then
   log "Stage 0: data preparation (local/data.sh $local_data_opts)"
   start=$SECONDS
   # shellcheck disable=SC2086
   local/data.sh $local_data_opts
-  for s in $train_set $valid_set $test_sets; do
+  for s in $data_train_set $valid_set $test_sets; do
     python "$ECHO_ROOT/utils/validate_data_dir.py" --no-feats "data/$s"
   done
+  if [ -n "$speed_perturb_factors" ]; then
+    log "Speed perturbation ($speed_perturb_factors): data/$data_train_set -> data/$train_set"
+    sp_dirs=()
+    for factor in $speed_perturb_factors; do
+      if python -c "import sys; sys.exit(float(sys.argv[1]) == 1.0)" "$factor"; then
+        python "$ECHO_ROOT/utils/perturb_data_dir_speed.py" "$factor" "data/$data_train_set" \
+          "data/${data_train_set}_sp$factor"
+        sp_dirs+=("data/${data_train_set}_sp$factor")
+      else
+        sp_dirs+=("data/$data_train_set")   # factor 1: the original, ids unchanged (as ESPnet)
+      fi
+    done
+    python "$ECHO_ROOT/utils/combine_data.py" "data/$train_set" "${sp_dirs[@]}"
+    python "$ECHO_ROOT/utils/validate_data_dir.py" --no-feats "data/$train_set"
+  fi
   log "Stage 0 done in $((SECONDS - start)) s"
 fi
 

@@ -1,0 +1,1 @@
+../../mini_librispeech/local/prepare_librispeech.py
