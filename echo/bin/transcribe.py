@@ -109,9 +109,17 @@ def run(args) -> int:
     from echo.decode.transcribe import Transcriber, transcribe_parallel
     from echo.io import atomic
 
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
     overrides = read_config(args.config) if args.config else {}
     overrides.update({k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None})
     t0 = time.perf_counter()
+    try:   # the model first: a wrong --model is one line before any input is looked at
+        transcriber = Transcriber.load(args.model, "cuda" if args.ngpu > 0 else "cpu", args.max_chunk_seconds,
+                                       **overrides)
+    except (FileNotFoundError, atomic.CorruptFileError, ValueError) as e:
+        raise SystemExit(f"echo-transcribe: {' '.join(str(e).split())}") from None
+    load_seconds = time.perf_counter() - t0
     try:
         sources, notes = expand_inputs(args.inputs, stdin=sys.stdin)
     except (OSError, ValueError) as e:
@@ -122,21 +130,11 @@ def run(args) -> int:
         raise SystemExit("echo-transcribe: no audio to transcribe in " + " ".join(args.inputs))
     writer = OrderedWriter(args.format, args.out, len(sources))
     nj = max(1, min(args.nj, len(sources)))
-    try:
-        transcriber = None
-        if nj == 1:
-            if args.num_threads > 0:
-                torch.set_num_threads(args.num_threads)
-            transcriber = Transcriber.load(args.model, "cuda" if args.ngpu > 0 else "cpu",
-                                           args.max_chunk_seconds, **overrides)
-    except (FileNotFoundError, atomic.CorruptFileError, ValueError) as e:
-        raise SystemExit(f"echo-transcribe: {' '.join(str(e).split())}") from None
-    load_seconds = time.perf_counter() - t0
 
     from tqdm import tqdm
 
     bar = tqdm(total=len(sources), unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
-    if transcriber is not None:
+    if nj == 1:
         results = ((i, r) for i, r in transcriber.transcribe_sources(sources) if bar.update(1) or True)
     else:
         results = transcribe_parallel(args.model, sources, overrides, nj, args.num_threads or 1,
