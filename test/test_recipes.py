@@ -69,6 +69,8 @@ def assert_complete_run(d: Path, test_set="test"):
     assert len(hyp) == len(ref)
     assert not any("<sos/eos>" in h or "<blank>" in h for h in hyp.values())
     assert "Sum/Avg" in (dec / "score_wer/result.txt").read_text()
+    from echo.io.packed import read_packed   # stage 5 packs the model it scored
+    assert read_packed(exp / "model.echo")["model"]["checkpoint"] == sorted(exp.glob("valid.*.ave_*best.pt"))[0].name
     results = (exp / "RESULTS.md").read_text()
     assert f"|decode_{test_set}|" in results or f"|{test_set}|" in results, results
 
