@@ -337,6 +337,11 @@ def test_chunks_cut_long_audio_at_quiet_points_and_tile_it():
     assert 15 * rate <= bounds[0][1] <= 30 * rate
     short = np.zeros(10 * rate, dtype=np.float32)
     assert chunk_bounds(short, rate, 30.0) == [(0, len(short))]
+    # a sliver too short to decode after the last cut joins the chunk before it
+    quiet_end = rng.standard_normal(30 * rate + 50).astype(np.float32)
+    quiet_end[int(29.9 * rate):] = 0.0                    # the quietest point is within 50 samples of the end
+    assert len(chunk_bounds(quiet_end, rate, 30.0)) == 2
+    assert chunk_bounds(quiet_end, rate, 30.0, min_samples=200) == [(0, len(quiet_end))]
 
 
 def test_python_api_takes_arrays_and_paths(model_file, test_audio):

@@ -162,6 +162,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="echo-transcribe: %(message)s", stream=sys.stderr)
     if args.nj < 1:
         raise SystemExit("echo-transcribe: --nj must be >= 1")
+    if args.nj > 1 and args.ngpu > 0:
+        raise SystemExit("echo-transcribe: --ngpu runs one process: use --nj 1 (batches keep the GPU busy)")
     return run(args)
 
 

@@ -106,10 +106,12 @@ def load_source(src: Source, sample_rate: int) -> np.ndarray:
     return load_audio(src.entry, sample_rate, downmix=True)
 
 
-def chunk_bounds(wave: np.ndarray, sample_rate: int, max_seconds: float = MAX_CHUNK_SECONDS) -> list[tuple[int, int]]:
+def chunk_bounds(wave: np.ndarray, sample_rate: int, max_seconds: float = MAX_CHUNK_SECONDS,
+                 min_samples: int = 0) -> list[tuple[int, int]]:
     """[first, last) sample ranges covering all of wave, each at most max_seconds long; a long recording
     is cut at the quietest 10 ms (lowest energy over 100 ms around it) in the second half of each window,
-    so words are rarely split. Nothing is dropped: the chunks tile the recording."""
+    so words are rarely split. Nothing is dropped: the chunks tile the recording. A last chunk under
+    min_samples (too short to decode) joins the one before, which may then pass max_seconds by as much."""
     n, max_len = len(wave), int(max_seconds * sample_rate)
     if n <= max_len:
         return [(0, n)]
@@ -125,5 +127,7 @@ def chunk_bounds(wave: np.ndarray, sample_rate: int, max_seconds: float = MAX_CH
         cut = min(max(cut, first + 1), first + max_len)
         bounds.append((first, cut))
         first = cut
+    if n - first < min_samples:
+        first = bounds.pop()[0]
     bounds.append((first, n))
     return bounds

@@ -86,20 +86,13 @@ class Transcriber:
                 raise FeatureError(f"{len(wave) / rate * 1000:.0f} ms of audio is too short to decode (the model "
                                    f"needs at least {self.min_samples / rate * 1000:.0f} ms)")
             chunks = []
-            for first, last in chunk_bounds(wave, rate, self.max_chunk_seconds):
+            for first, last in chunk_bounds(wave, rate, self.max_chunk_seconds, self.min_samples):
                 piece = wave[first:last]
-                if len(piece) < self.min_samples:   # a last sliver after a cut: join it to the chunk before
-                    if not chunks:
-                        raise FeatureError("too short to decode")
-                    chunks.pop()
-                    first = int(round(prev_start * rate))
-                    piece = wave[first:last]
                 feats, f0 = extract_features(piece, self.rec.feat_conf)
                 feats = torch.from_numpy(np.asarray(feats, dtype=np.float32))
                 if self.rec.cmvn is not None:
                     feats = self.rec.cmvn(feats)
-                prev_start = first / rate
-                chunks.append(Chunk(index, prev_start, feats, torch.from_numpy(np.asarray(f0, dtype=np.float32)),
+                chunks.append(Chunk(index, first / rate, feats, torch.from_numpy(np.asarray(f0, dtype=np.float32)),
                                     frame_energy_db(piece, rate)))
         except FeatureError as e:    # AudioError included: unreadable, corrupt, empty, too short
             reason = " ".join(str(e).split())
