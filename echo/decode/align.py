@@ -25,40 +25,41 @@ SP_SPACE = "\u2581"
 def ctc_align(log_probs, tokens: list[int], blank: int = 0) -> list[tuple[int, int]] | None:
     """log_probs (T, V) of one utterance (no padding), tokens (L,) -> per token (first, last) frame of
     the best CTC path that emits exactly `tokens`; None when no path fits in T frames."""
-    lp = torch.as_tensor(log_probs, dtype=torch.float32).cpu()
+    lp = torch.as_tensor(log_probs).detach().float().cpu().numpy()
     T, L = lp.shape[0], len(tokens)
     if L == 0:
         return []
     repeats = sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
     if T < L + repeats:
         return None
-    labels = torch.full((2 * L + 1,), blank, dtype=torch.long)
-    labels[1::2] = torch.as_tensor(tokens, dtype=torch.long)
+    labels = np.full(2 * L + 1, blank, dtype=np.int64)
+    labels[1::2] = tokens
     S = len(labels)
     emit = lp[:, labels]                                     # (T, S)
-    neg = torch.tensor(float("-inf"))
     # a skip s-2 -> s is allowed into a label state whose label differs from the label two states back
-    skip_ok = torch.zeros(S, dtype=torch.bool)
-    skip_ok[3::2] = labels[3::2] != labels[1:-2:2]
-    score = torch.full((S,), float("-inf"))
+    no_skip = np.ones(S, dtype=bool)
+    no_skip[3::2] = labels[3::2] == labels[1:-2:2]
+    no_skip[:2] = True
+    score = np.full(S, -np.inf)
     score[0], score[1] = emit[0, 0], emit[0, 1]
-    back = torch.zeros(T, S, dtype=torch.int8)               # 0 stay, 1 from s-1, 2 from s-2
-    for t in range(1, T):
-        prev1 = torch.cat([neg[None], score[:-1]])
-        prev2 = torch.cat([neg.expand(2), score[:-2]]).masked_fill(~skip_ok, float("-inf"))
-        cand = torch.stack([score, prev1, prev2])            # (3, S)
-        best, arg = cand.max(dim=0)
-        back[t] = arg.to(torch.int8)
-        score = best + emit[t]
+    back = np.zeros((T, S), dtype=np.int8)                   # 0 stay, 1 from s-1, 2 from s-2
+    cand = np.empty((3, S))
+    for t in range(1, T):   # numpy, not torch: on arrays this small each torch call costs 10x more
+        cand[0] = score
+        cand[1, 0], cand[1, 1:] = -np.inf, score[:-1]
+        cand[2, :2], cand[2, 2:] = -np.inf, score[:-2]
+        cand[2, no_skip] = -np.inf
+        arg = cand.argmax(axis=0)
+        back[t] = arg
+        score = cand[arg, np.arange(S)] + emit[t]
     end = S - 1 if score[S - 1] >= score[S - 2] else S - 2
-    if not torch.isfinite(score[end]):
+    if not np.isfinite(score[end]):
         return None
     states = np.empty(T, dtype=np.int64)
     s = end
-    back_np = back.numpy()
     for t in range(T - 1, -1, -1):
         states[t] = s
-        s -= int(back_np[t, s])
+        s -= int(back[t, s])
     spans = []
     for k in range(L):
         frames = np.nonzero(states == 2 * k + 1)[0]
