@@ -92,14 +92,17 @@ def main():
                (work / "dec1" / "text").read_text().splitlines()]
     out["same_transcripts_as_decode"] = same == decoded
     # wall time, and CPU time of the process (robust to other processes sharing the machine)
-    startup = ("import time; t0, c0 = time.perf_counter(), time.process_time(); import torch; t1, c1 = "
-               f"time.perf_counter(), time.process_time(); from echo import load_model; m = load_model({str(model)!r}); "
+    startup = ("import time; t0, c0 = time.perf_counter(), time.process_time(); import torch; "
+               "t1, c1 = time.perf_counter(), time.process_time(); from echo import load_model; "
+               f"m = load_model({str(model)!r}); "
                "print(time.perf_counter() - t0, time.process_time() - c0, t1 - t0, c1 - c0)")
     runs = [list(map(float, subprocess.run([py, "-c", startup], env=env, capture_output=True, text=True,
                                            check=True).stdout.split())) for _ in range(3)]
     best = min(runs)
-    out["startup_import_and_load_seconds"], out["startup_import_and_load_cpu_seconds"] = round(best[0], 3), round(best[1], 3)
-    out["of_which_import_torch_seconds"], out["of_which_import_torch_cpu_seconds"] = round(best[2], 3), round(best[3], 3)
+    out["startup_import_and_load_seconds"] = round(best[0], 3)
+    out["startup_import_and_load_cpu_seconds"] = round(best[1], 3)
+    out["of_which_import_torch_seconds"] = round(best[2], 3)
+    out["of_which_import_torch_cpu_seconds"] = round(best[3], 3)
     one = min(wall([py, "-m", "echo.bin.transcribe", "--model", str(model), str(audio / "f0000.wav")], env)
               for _ in range(3))
     out["one_file_command_seconds"] = round(one, 3)
