@@ -207,6 +207,7 @@ def test_mixed_inputs_count_failures_and_exit_status(model_file, mixed_inputs, t
     assert "corrupt.wav" in records["corrupt.wav"]["error"] and "corrupt.wav" in err
     assert "too short" in records["short.wav"]["error"] and "short.wav" in err
     assert "1 file(s) that are not audio" in err
+    assert "%|" not in err          # no progress bar when stderr is not a terminal
     for name in ("a8k.wav", "b44k.flac", "c48k.mp3"):
         assert records[name]["error"] is None and records[name]["duration"] == pytest.approx(
             sf.info(d / name).duration, abs=0.06), name
