@@ -356,3 +356,37 @@ def test_python_api_takes_arrays_and_paths(model_file, test_audio):
     assert a["transcript"] == b["transcript"] == truth[path][0]
     assert c["transcript"] == truth[path][0] and c["duration"] == pytest.approx(a["duration"], abs=0.01)
     assert set(a) >= {"transcript", "nbest", "duration", "rtf", "words", "error"}
+
+
+def test_bpe_model_packs_its_sentencepiece_model(tmp_path):
+    """A sentencepiece token list travels as bytes: the packed model tokenises as the exp dir's files do,
+    without them."""
+    import dataclasses
+    import shutil
+
+    from echo.decode.recognizer import Recognizer
+    from echo.features.cmvn import CMVN
+    from echo.features.config import FeatureConfig
+    from echo.model.echo import EchoConfig, EchoModel, save_model
+    from echo.text.tokenizer import build_token_list
+
+    texts = ["one two three", "four five six", "seven eight nine", "three one four one five nine two six"] * 5
+    tok = build_token_list(texts, "bpe", tmp_path / "token_list", nbpe=20)
+    exp = tmp_path / "exp" / "b"
+    exp.mkdir(parents=True)
+    shutil.copytree(tmp_path / "token_list", exp / "token_list")
+    cfg = EchoConfig(idim=23, vocab_size=tok.vocab_size, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, ff_dim=32)
+    save_model(exp / "epoch1.pt", EchoModel(cfg).state_dict(), dataclasses.asdict(cfg))
+    FeatureConfig(n_mels=23).to_yaml(exp / "feats.yaml")
+    CMVN(np.zeros(23), np.ones(23), 1).save(exp / "cmvn.npz")
+    assert pack_cli.main(["--exp", str(exp), "--out", str(tmp_path / "b.echo")]) == 0
+    shutil.rmtree(exp)
+    shutil.rmtree(tmp_path / "token_list")
+    rec = Recognizer.from_packed(tmp_path / "b.echo")
+    assert rec.tokenizer.token_type == "bpe" and rec.packed_info["checkpoint"] == "epoch1.pt"
+    ids = rec.tokenizer.encode("three one four nine")
+    assert ids == tok.encode("three one four nine") and rec.tokenizer.decode(ids) == "three one four nine"
+    strings = [rec.tokenizer.tokens[i] for i in ids]
+    spans = [(k, k) for k in range(len(ids))]
+    words = word_spans(strings, spans, "bpe", rec.tokenizer.sp.decode)
+    assert [w for w, _, _ in words] == "three one four nine".split()

@@ -28,8 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-log = logging.getLogger("echo.transcribe")
 MAX_EXIT = 125
+
+
+def say(message: str) -> None:
+    """A line for the user on stderr (not through logging: its configuration belongs to the caller)."""
+    print(f"echo-transcribe: {message}", file=sys.stderr, flush=True)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -125,7 +129,7 @@ def run(args) -> int:
     except (OSError, ValueError) as e:
         raise SystemExit(f"echo-transcribe: {' '.join(str(e).split())}") from None
     for note in notes:
-        log.warning("%s", note)
+        say(note)
     if not sources:
         raise SystemExit("echo-transcribe: no audio to transcribe in " + " ".join(args.inputs))
     writer = OrderedWriter(args.format, args.out, len(sources))
@@ -150,16 +154,15 @@ def run(args) -> int:
     bar.close()
     writer.close()
     elapsed = time.perf_counter() - t0
-    log.info("%d of %d inputs transcribed (%.1f s of audio) in %.1f s (model loaded in %.2f s; RTF %.4f, %d "
-             "process(es))%s", len(sources) - len(failed), len(sources), audio, elapsed, load_seconds,
-             elapsed / audio if audio else float("nan"), nj,
-             f"; {len(failed)} failed: {' '.join(failed[:10])}" if failed else "")
+    say(f"{len(sources) - len(failed)} of {len(sources)} inputs transcribed ({audio:.1f} s of audio) in "
+        f"{elapsed:.1f} s (model loaded in {load_seconds:.2f} s; RTF {elapsed / audio if audio else float('nan'):.4f}, "
+        f"{nj} process(es))" + (f"; {len(failed)} failed: {' '.join(failed[:10])}" if failed else ""))
     return min(len(failed), MAX_EXIT)
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="echo-transcribe: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="echo-transcribe: %(message)s", stream=sys.stderr)
     if args.nj < 1:
         raise SystemExit("echo-transcribe: --nj must be >= 1")
     if args.nj > 1 and args.ngpu > 0:
