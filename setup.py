@@ -20,4 +20,5 @@ setup(
         "torch", "numpy", "sentencepiece", "kaldiio", "pyworld", "jiwer", "configargparse",
         "pyyaml", "soundfile", "soxr", "kaldi-native-fbank", "tqdm", "tensorboard", "matplotlib",
     ],
+    entry_points={"console_scripts": ["echo-transcribe = echo.bin.transcribe:main"]},
 )

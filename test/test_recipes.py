@@ -69,6 +69,8 @@ def assert_complete_run(d: Path, test_set="test"):
     assert len(hyp) == len(ref)
     assert not any("<sos/eos>" in h or "<blank>" in h for h in hyp.values())
     assert "Sum/Avg" in (dec / "score_wer/result.txt").read_text()
+    from echo.io.packed import read_packed   # stage 5 packs the model it scored
+    assert read_packed(exp / "model.echo")["model"]["checkpoint"] == sorted(exp.glob("valid.*.ave_*best.pt"))[0].name
     results = (exp / "RESULTS.md").read_text()
     assert f"|decode_{test_set}|" in results or f"|{test_set}|" in results, results
 
@@ -82,8 +84,19 @@ def test_synth_digits_recipe_end_to_end(tmp_path):
         assert f"Stage {stage}" in r.stdout
     assert_complete_run(d)
 
-    # --stage 4 after a finished training decodes again without retraining.
+    # The packed model of stage 5 transcribes the test set's audio into exactly stage 4's hypotheses.
     exp = d / "exp" / "train"
+    import json
+    import sys
+    r = subprocess.run([sys.executable, "-m", "echo.bin.transcribe", "--model", str(exp / "model.echo"),
+                        "data/test/wav.scp", "--format", "json"], cwd=d, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    transcribed = {rec["id"]: rec["transcript"] for rec in map(json.loads, r.stdout.splitlines())}
+    decoded = dict(line.split(" ", 1) if " " in line else (line, "")
+                   for line in (exp / "decode_test" / "text").read_text().splitlines())
+    assert transcribed == decoded
+
+    # --stage 4 after a finished training decodes again without retraining.
     ckpt_mtime = (exp / "checkpoint.pt").stat().st_mtime_ns
     (exp / "decode_test" / "text").unlink()
     r = run(d, "--stage", "4")

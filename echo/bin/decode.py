@@ -28,40 +28,13 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
-from echo.decode.beam_search import SearchConfig
-from echo.decode.recognizer import MODES
+from echo.decode import options
+from echo.decode.options import add_search_arguments, str2bool
 from echo.decode.run import DecodeTask, decode, remove_outputs, run_jobs
 from echo.io import jobs
 
 log = logging.getLogger("echo.decode")
-
-# Option name -> (type, default, help). These are also the keys a --config YAML may hold.
-OPTIONS = {
-    "mode": (str, "beam", f"one of {', '.join(MODES)}"),
-    "beam_size": (int, SearchConfig.beam_size, "hypotheses kept per utterance"),
-    "ctc_weight": (float, SearchConfig.ctc_weight, "λ of joint decoding: (1-λ)·attention + λ·CTC prefix score"),
-    "penalty": (float, SearchConfig.penalty, "insertion bonus per token (> 0 favours longer outputs)"),
-    "maxlenratio": (float, SearchConfig.maxlenratio,
-                    "max tokens = max(1, int(ratio·encoder frames)); 0: encoder frames; < 0: int(-ratio)"),
-    "minlenratio": (float, SearchConfig.minlenratio, "min tokens = int(ratio·encoder frames)"),
-    "normalize_length": ("bool", SearchConfig.normalize_length, "rank ended hypotheses by score per token"),
-    "nbest": (int, SearchConfig.nbest, "hypotheses written per utterance"),
-    "pre_beam_ratio": (float, SearchConfig.pre_beam_ratio,
-                       "CTC-score int(ratio·beam) attention candidates per hypothesis; 0 = every token"),
-    "batch_size": (int, 16, "utterances decoded together"),
-}
-
-
-def str2bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "1", "yes"):
-        return True
-    if str(value).lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -81,12 +54,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--ngpu", type=int, default=0, help="0: CPU; 1: the first CUDA device")
     p.add_argument("--num-threads", type=int, default=0,
                    help="torch threads per process (0: torch's default, or 1 per job with --nj > 1)")
-    for name, (typ, default, help_text) in OPTIONS.items():
-        flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
-        if name == "beam_size":
-            flags.append("--beam")
-        p.add_argument(*flags, dest=name, type=str2bool if typ == "bool" else typ, default=None,
-                       help=f"{help_text} (default: {default})")
+    add_search_arguments(p)
     p.add_argument("--skip-bad", type=str2bool, default=False,
                    help="false (default): an utterance that cannot be read or is too short to encode gets an "
                         "empty hypothesis (scored as deletions); true: it is left out, listed in "
@@ -98,33 +66,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def resolve_options(args) -> dict:
     """Decoding options: command line, else --config, else defaults."""
-    from_file = {}
-    if args.config is not None:
-        try:
-            raw = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            raise SystemExit(f"{args.config}: cannot read decoding config: {e}")
-        if not isinstance(raw, dict):
-            raise SystemExit(f"{args.config}: a decoding config is a mapping of option: value")
-        aliases = {"beam": "beam_size"}
-        for key, value in raw.items():
-            name = aliases.get(str(key).replace("-", "_"), str(key).replace("-", "_"))
-            if name not in OPTIONS:
-                raise SystemExit(f"{args.config}: unknown option {key!r}; valid: {', '.join(OPTIONS)}")
-            typ = OPTIONS[name][0]
-            try:
-                from_file[name] = str2bool(value) if typ == "bool" else typ(value)
-            except (TypeError, ValueError, argparse.ArgumentTypeError):
-                raise SystemExit(f"{args.config}: {key}: {value!r} is not a valid {typ}") from None
-    opts = {}
-    for name, (_, default, _) in OPTIONS.items():
-        cli = getattr(args, name)
-        opts[name] = cli if cli is not None else from_file.get(name, default)
-    if opts["mode"] not in MODES:
-        raise SystemExit(f"--mode must be one of {', '.join(MODES)}, got {opts['mode']!r}")
-    if opts["batch_size"] < 1:
-        raise SystemExit(f"--batch-size must be >= 1, got {opts['batch_size']}")
-    return opts
+    return options.resolve_options(args, args.config)
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,8 @@
     rec.text(hyps[0][0])                                            # "three one four"
 
 An experiment dir holds everything decoding uses (the training stage copies it there), so decoding
-never depends on data/ or dump/: the checkpoint, token_list/, feats.yaml and cmvn.npz.
+never depends on data/ or dump/: the checkpoint, token_list/, feats.yaml and cmvn.npz. A packed model
+(model.echo, echo.io.packed) holds all of it in one file: Recognizer.from_packed("model.echo").
 """
 from __future__ import annotations
 
@@ -58,6 +59,32 @@ class Recognizer:
         model = load_model(model_path, device=device)
         return cls(model, Tokenizer.load(token_dir), FeatureConfig.from_yaml(feat_conf), CMVN.load(cmvn), search, mode)
 
+    @classmethod
+    def from_packed(cls, packed, search: SearchConfig | None = None, mode: str | None = None,
+                    device="cpu") -> "Recognizer":
+        """Load a packed model (a path, or the dict echo.io.packed.read_packed returned). search and mode
+        default to the decode config packed with it."""
+        import numpy as np
+
+        from echo.decode.options import resolve_options, search_config
+        from echo.io.packed import read_packed
+        from echo.model.echo import EchoConfig, EchoModel
+
+        obj = read_packed(packed) if not isinstance(packed, dict) else packed
+        model = EchoModel(EchoConfig(**obj["model"]["config"]))
+        model.load_state_dict(obj["model"]["state"])
+        tok = obj["tokens"]
+        tokenizer = Tokenizer(list(tok["list"]), tok["type"], tok["sp_model"])
+        c = obj["cmvn"]
+        cmvn = CMVN(np.asarray(c["mean"].numpy(), dtype=np.float64), np.asarray(c["std"].numpy(), dtype=np.float64),
+                    c["count"]) if c is not None else None
+        opts = resolve_options({}, base=obj["decode"])
+        search = search or search_config(opts)
+        rec = cls(model.to(device), tokenizer, FeatureConfig(**obj["features"]), cmvn, search, mode or opts["mode"])
+        rec.packed_info = {k: obj.get(k) for k in ("format_version", "echo_version", "train_data")}
+        rec.packed_info["checkpoint"] = obj["model"].get("checkpoint")
+        return rec
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -70,18 +97,28 @@ class Recognizer:
     def __call__(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None) -> list[list[Hypothesis]]:
         """feats (B, T, D) CMVN applied, feat_lens (B,), f0 (B, T) Hz -> per utterance its n-best, best first.
         Every utterance must be encodable (see `encodable`)."""
+        return self.decode(feats, feat_lens, f0)[0]
+
+    @torch.no_grad()
+    def decode(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None,
+               posteriors: bool = False) -> tuple[list[list[Hypothesis]], Tensor | None, Tensor]:
+        """As __call__, and also the CTC log posteriors (B, T', V) (computed for every mode when
+        `posteriors`, else only where the search needs them; None otherwise) and encoder lengths (B,)."""
         dev = self.device
         feats, feat_lens = feats.to(dev), feat_lens.to(dev)
         f0 = f0.to(dev) if f0 is not None else None
         enc, enc_lens = self.model.encode(feats, feat_lens, f0)
+        needs_ctc = self.mode == "greedy_ctc" or (self.mode == "beam" and self.search_config.ctc_weight > 0)
+        ctc_log_probs = self.model.ctc_log_probs(enc) if needs_ctc or posteriors else None
         if self.mode == "greedy_attention":
             s = self.search_config
-            return [[h] for h in greedy_attention(self.model.decoder, enc, enc_lens, self.sos_eos, self.blank,
-                                                  s.maxlenratio, s.minlenratio)]
-        ctc_log_probs = self.model.ctc_log_probs(enc)
-        if self.mode == "greedy_ctc":
-            return [[h] for h in greedy_ctc(ctc_log_probs, enc_lens, self.blank, self.sos_eos)]
-        return self.beam_search(enc, enc_lens, ctc_log_probs if self.search_config.ctc_weight > 0 else None)
+            nbests = [[h] for h in greedy_attention(self.model.decoder, enc, enc_lens, self.sos_eos, self.blank,
+                                                    s.maxlenratio, s.minlenratio)]
+        elif self.mode == "greedy_ctc":
+            nbests = [[h] for h in greedy_ctc(ctc_log_probs, enc_lens, self.blank, self.sos_eos)]
+        else:
+            nbests = self.beam_search(enc, enc_lens, ctc_log_probs if needs_ctc else None)
+        return nbests, ctc_log_probs, enc_lens
 
     def text(self, hyp: Hypothesis) -> str:
         return self.tokenizer.decode(hyp.tokens)

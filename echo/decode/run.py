@@ -22,14 +22,14 @@ import torch
 
 from echo.data.datadir import c_sorted, read_kv_dict, write_kv
 from echo.data.dataset import collate
-from echo.decode.beam_search import Hypothesis, SearchConfig
+from echo.decode.beam_search import Hypothesis
 from echo.decode.data import open_data
+from echo.decode.options import search_config
 from echo.decode.recognizer import Recognizer
 from echo.io import atomic, jobs
 
 log = logging.getLogger("echo.decode")
 OUTPUT_FILES = ("text", "token", "token_int", "score")
-SEARCH_FIELDS = {f.name: f for f in dataclasses.fields(SearchConfig)}
 
 
 @dataclass
@@ -47,10 +47,6 @@ class DecodeTask:
     cmd: str | None = None
     skip_bad: bool = False
     worker: bool = False
-
-
-def search_config(opts: dict) -> SearchConfig:
-    return SearchConfig(**{k: v for k, v in opts.items() if k in SEARCH_FIELDS})
 
 
 def remove_outputs(out: Path) -> None:

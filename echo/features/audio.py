@@ -62,8 +62,10 @@ def _run_pipe(entry: str, utt_id: str | None) -> bytes:
 
 
 def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | None = None,
-               channel: int = 0, utt_id: str | None = None) -> np.ndarray:
+               channel: int = 0, utt_id: str | None = None, downmix: bool = False) -> np.ndarray:
     """One wav.scp entry (optionally a [start, end) segment in seconds) → (N,) float32 at sample_rate.
+
+    The given `channel` of a multi-channel file, or with downmix=True the average of all its channels.
 
     Raises AudioError naming utt_id and the entry for: unreadable or corrupt audio, a pipe exiting
     non-zero, a channel that does not exist, a segment outside the file, NaN/Inf samples, no samples.
@@ -81,14 +83,14 @@ def load_audio(entry: str, sample_rate: int, start: float = 0.0, end: float | No
                 raise AudioError(f"{where}: audio is empty (0 samples)")
             _check_not_truncated(f, where)
             first, last = _segment_samples(start, end, rate, total, where)
-            if not 0 <= channel < channels:
+            if not downmix and not 0 <= channel < channels:
                 raise AudioError(f"{where}: channel {channel} requested but the audio has {channels}")
             if first:
                 f.seek(first)
             data = f.read(last - first, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as e:
         raise AudioError(f"{where}: cannot read audio: {e}") from e
-    wave = data[:, channel]
+    wave = data.mean(axis=1, dtype=np.float32) if downmix and data.shape[1] > 1 else data[:, 0 if downmix else channel]
     if wave.size == 0:
         raise AudioError(f"{where}: audio is empty (0 samples)")
     if not np.all(np.isfinite(wave)):

@@ -24,7 +24,8 @@ TOKEN_TYPES = ("word", "char", "bpe")
 class Tokenizer:
     """Maps a transcript to token ids and back."""
 
-    def __init__(self, tokens: list[str], token_type: str, sp_model: str | Path | None = None):
+    def __init__(self, tokens: list[str], token_type: str, sp_model: str | Path | bytes | None = None):
+        """sp_model: the sentencepiece model of bpe units, as a file or its bytes (a packed model's)."""
         if token_type not in TOKEN_TYPES:
             raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
         if tokens[:2] != [BLANK, UNK] or tokens[-1] != SOS_EOS:
@@ -40,7 +41,8 @@ class Tokenizer:
         if token_type == "bpe":
             import sentencepiece as spm
 
-            self.sp = spm.SentencePieceProcessor(model_file=str(sp_model))
+            self.sp = (spm.SentencePieceProcessor(model_proto=sp_model) if isinstance(sp_model, bytes)
+                       else spm.SentencePieceProcessor(model_file=str(sp_model)))
 
     @property
     def vocab_size(self) -> int:

@@ -208,6 +208,9 @@ if ! "$skip_eval" && stage_on 5; then
       --out "$exp/decode_$s"
   done
   python -m echo.bin.score --results "$exp" --model "$exp/$inference_model" --config "$train_config"
+  # The model as one file that decodes on its own: python -m echo.bin.transcribe --model $exp/model.echo AUDIO...
+  python -m echo.bin.pack --exp "$exp" --checkpoint "$inference_model" --decode-config "$decode_config" \
+    --out "$exp/model.echo"
   # A recipe's own metrics (tone error rate, punctuation accuracy, ...) go beside WER and into RESULTS.md.
   if [ -f local/score.py ]; then
     python local/score.py --exp "$exp" --sets "$test_sets" --data "$dump_dir"
