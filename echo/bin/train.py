@@ -45,7 +45,7 @@ from echo.data.dataset import EchoDataset, collate
 from echo.model.echo import EchoConfig, EchoModel
 from echo.plot.curves import plot_curves
 from echo.text.tokenizer import Tokenizer
-from echo.train import checkpoint, config, distributed
+from echo.train import checkpoint, config, distributed, precision
 from echo.train.checkpoint import save_checkpoint
 from echo.train.sampler import BucketBatchSampler
 from echo.train.schedule import build_scheduler
@@ -132,6 +132,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     valid_set = EchoDataset(args.valid, tokenizer, cmvn=train_dump / "cmvn.npz")
     model_cfg = EchoConfig(idim=feat_dim(train_dump, train_set), vocab_size=tokenizer.vocab_size, **cfg["model"])
     model = EchoModel(model_cfg).to(info.device)
+    precision.enable_tf32(info.device)
     log.info("model: %.2f M parameters; %s", sum(p.numel() for p in model.parameters()) / 1e6, model_cfg)
 
     def enc_frames(ds):
@@ -162,16 +163,13 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.dim() >= 2], "weight_decay": o["weight_decay"]},
          {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
-        lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
+        lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], **precision.adamw_options(info.device))
     batches_per_epoch = len(train_sampler)
     accum = o["accum_grad"]
     total_updates = math.ceil(batches_per_epoch / accum) * t["max_epoch"]
     scheduler = build_scheduler(optimizer, o["scheduler"], o["warmup_steps"], total_updates, o["min_lr_ratio"])
-    use_amp = info.device.type == "cuda" and t["amp"] != "none"
-    if t["amp"] != "none" and not use_amp:
-        log.info("train.amp %s ignored on CPU", t["amp"])
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and t["amp"] == "fp16")
-    amp = t["amp"] if use_amp else "none"
+    amp = precision.amp_mode(info.device, t["amp"])
+    scaler = precision.grad_scaler(info.device, amp)
     specaug = SpecAugConfig(**cfg["specaug"])
 
     # ---- resume
@@ -226,6 +224,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
                      " ..." if len(unused) > 5 else "")
         ddp_model = DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None,
                         find_unused_parameters=bool(unused))
+    ddp_model = precision.maybe_compile(ddp_model, t["compile"])
     set_seed(t["seed"] + info.rank)   # dropout and SpecAugment differ between ranks
     if rank_state is not None:
         checkpoint.set_rng_state(rank_state["rng"])
@@ -274,7 +273,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
                     bad_window = True
                     log.warning("epoch %d batch %d: non-finite loss %s (utterances %s); this update is skipped",
                                 epoch, position, stats["loss"], " ".join(batch["utt_ids"][:5]))
-                scaler.scale(loss / accum).backward()
+                precision.scaled_backward(loss, accum, scaler)
             bar.update(1)
             if not last_of_window:
                 continue
