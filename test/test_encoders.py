@@ -176,10 +176,20 @@ def test_intermediate_ctc_is_mixed_into_the_ctc_loss_as_in_espnet(encoder):
     (dict(interctc_layers=[6], interctc_weight=0.3), "interctc_layers"),
     (dict(interctc_layers=[0], interctc_weight=0.3), "interctc_layers"),
     (dict(interctc_layers=[3]), "go together"), (dict(interctc_weight=0.3), "go together"),
-    (dict(interctc_layers=[3], interctc_weight=0.3, ctc_weight=0.0), "ctc_weight")])
+    (dict(interctc_layers=[3], interctc_weight=0.3, ctc_weight=0.0), "ctc_weight"),
+    (dict(encoder="ebranchformer", cgmlp_dim=33), "cgmlp_dim"), (dict(enc_ff_dim=-1), "enc_ff_dim")])
 def test_bad_encoder_configs_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         EchoConfig(**bad)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_enc_ff_dim_widens_the_encoder_alone(encoder):
+    a, b = EchoModel(small(encoder)), EchoModel(small(encoder, enc_ff_dim=128))
+    sizes = [{k: v.shape for k, v in m.state_dict().items()} for m in (a, b)]
+    changed = {k for k in sizes[0] if sizes[0][k] != sizes[1][k]}
+    assert changed and all(k.startswith("encoder.") for k in changed)
+    assert any(128 in sizes[1][k] for k in changed)
 
 
 TRAIN_CONFIGS = sorted(ROOT.glob("egs/*/conf/**/train*.yaml"))

@@ -109,12 +109,12 @@ class ConformerLayer(nn.Module):
     def __init__(self, cfg: "EchoConfig"):
         super().__init__()
         d, p = cfg.d_model, cfg.dropout
-        self.ff_first = GatedFeedForwardHalf(d, cfg.ff_dim, p)
+        self.ff_first = GatedFeedForwardHalf(d, cfg.encoder_ff_dim, p)
         self.attn_norm = nn.LayerNorm(d)
         self.attn = MultiHeadAttention(d, cfg.n_heads, p, pitch_bias=cfg.pitch_bias)
         self.conv_norm = nn.LayerNorm(d)
         self.conv = ConvModule(d, cfg.conv_kernel, p)
-        self.ff_second = GatedFeedForwardHalf(d, cfg.ff_dim, p, cfg.gate)
+        self.ff_second = GatedFeedForwardHalf(d, cfg.encoder_ff_dim, p, cfg.gate)
         self.out_norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(p)
 
@@ -158,14 +158,14 @@ class EBranchformerLayer(nn.Module):
     def __init__(self, cfg: "EchoConfig"):
         super().__init__()
         d, p = cfg.d_model, cfg.dropout
-        self.ff_first = GatedFeedForwardHalf(d, cfg.ff_dim, p)
+        self.ff_first = GatedFeedForwardHalf(d, cfg.encoder_ff_dim, p)
         self.attn_norm = nn.LayerNorm(d)
         self.attn = MultiHeadAttention(d, cfg.n_heads, p, pitch_bias=cfg.pitch_bias)
         self.cgmlp_norm = nn.LayerNorm(d)
-        self.cgmlp = ConvGatedMLP(d, cfg.cgmlp_dim or cfg.ff_dim, cfg.conv_kernel, p)
+        self.cgmlp = ConvGatedMLP(d, cfg.cgmlp_dim or cfg.encoder_ff_dim, cfg.conv_kernel, p)
         self.merge_conv = DepthwiseConv(2 * d, cfg.merge_kernel)
         self.merge_proj = nn.Linear(2 * d, d)
-        self.ff_second = GatedFeedForwardHalf(d, cfg.ff_dim, p, cfg.gate)
+        self.ff_second = GatedFeedForwardHalf(d, cfg.encoder_ff_dim, p, cfg.gate)
         self.out_norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(p)
 

@@ -41,12 +41,13 @@ class EchoConfig:
     enc_layers: int = 6
     dec_layers: int = 2
     ff_dim: int = 576
+    enc_ff_dim: int = 0               # the encoder's feed-forward width; 0: ff_dim (the decoder's is ff_dim)
     dropout: float = 0.1
     subsampling: int = 4              # 2, 4, 6 or 8 (time); 2 keeps frames for fast short words
     conv_channels: int = 64           # channels of the subsampling convs (0: d_model, as in ESPnet)
     encoder: str = "transformer"      # transformer | conformer | ebranchformer (echo/model/conformer.py)
     conv_kernel: int = 15             # conformer conv module / E-Branchformer cgMLP depthwise kernel (odd)
-    cgmlp_dim: int = 0                # E-Branchformer cgMLP channels; 0: ff_dim
+    cgmlp_dim: int = 0                # E-Branchformer cgMLP channels; 0: the encoder's feed-forward width
     merge_kernel: int = 3             # E-Branchformer merge depthwise kernel (odd)
     interctc_layers: list = field(default_factory=list)   # 1-based encoder blocks with an intermediate CTC
     interctc_weight: float = 0.0      # CTC loss = (1 − w)·CTC + w·mean(intermediate CTCs), as in ESPnet
@@ -78,6 +79,9 @@ class EchoConfig:
             if getattr(self, name) < 1 or getattr(self, name) % 2 == 0:
                 raise ValueError(f"EchoConfig.{name} must be odd and positive, got {getattr(self, name)}")
         self.check_interctc()
+        if self.enc_ff_dim < 0 or self.cgmlp_dim < 0 or self.cgmlp_dim % 2:
+            raise ValueError(f"EchoConfig: enc_ff_dim {self.enc_ff_dim} must be ≥ 0 and cgmlp_dim {self.cgmlp_dim} "
+                             "≥ 0 and even (0: the default width)")
         if self.subsampling not in SUBSAMPLING_LAYERS:
             raise ValueError(f"EchoConfig.subsampling must be one of {sorted(SUBSAMPLING_LAYERS)}, "
                              f"got {self.subsampling}")
@@ -104,6 +108,10 @@ class EchoConfig:
                              "(both set, or neither)")
         if layers and self.ctc_weight == 0:
             raise ValueError("EchoConfig: intermediate CTC needs ctc_weight > 0 (it is mixed into the CTC loss)")
+
+    @property
+    def encoder_ff_dim(self) -> int:
+        return self.enc_ff_dim or self.ff_dim
 
     @property
     def pitch_switches(self) -> dict:

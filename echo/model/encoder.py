@@ -54,7 +54,7 @@ def make_layer(cfg: "EchoConfig") -> nn.Module:
     """One encoder block of the kind `cfg.encoder` names; every kind has EncoderLayer's forward signature
     and its `attn`, `attn_norm` and `gate` attributes."""
     if cfg.encoder == "transformer":
-        return EncoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, cfg.dropout, cfg.pitch_bias, cfg.gate)
+        return EncoderLayer(cfg.d_model, cfg.n_heads, cfg.encoder_ff_dim, cfg.dropout, cfg.pitch_bias, cfg.gate)
     return ENCODER_LAYERS[cfg.encoder](cfg)
 
 
