@@ -4,7 +4,7 @@
 the train.amp of --amp on CUDA, TF32 and fused AdamW there: echo/train/precision.py) on synthetic batches,
 for the model sizes of --sizes: `default` (EchoConfig defaults, 2.4 M parameters with the transformer)
 and `ls100` (ESPnet's LibriSpeech-100 shape: d 256, 4 heads, 12 encoder blocks, 6 decoder blocks, ×4
-subsampling with 256 conv channels, 300 tokens; ~30-40 M parameters). The transformer of each size is the
+subsampling with 256 conv channels, 5000 BPE tokens; ~31 M parameters with the transformer). The transformer of each size is the
 reference; the other encoders get the same width and depth (and the same decoder) and the encoder
 feed-forward width (model.enc_ff_dim) that brings their parameter count closest to it (--equal-params; off: the size's own ff_dim, with conv kernel 31 as in
 ESPnet). Each (encoder, size) runs in a fresh process, so peak memory is its own. Reported: parameters,
@@ -96,7 +96,7 @@ def run(cmd: list[str], threads: int, exp: Path) -> dict:
 SIZES = {   # model fields, and the synthetic batch: utterances x (shortest, longest) frames
     "default": (dict(), 16, (150, 300)),
     "ls100": (dict(d_model=256, n_heads=4, enc_layers=12, dec_layers=6, ff_dim=2048, conv_channels=0,
-                   conv_kernel=31, vocab_size=300), 8, (600, 1200)),
+                   conv_kernel=31, vocab_size=5000), 8, (600, 1200)),
 }
 PEAK_TFLOPS = {"h100": {"bf16": 989.0, "fp16": 989.0, "none": 494.0},   # dense, SXM; "none": TF32
                "h200": {"bf16": 989.0, "fp16": 989.0, "none": 494.0},
@@ -114,10 +114,15 @@ def model_config(encoder: str, size: str, equal_params: bool):
     def count(c):
         return sum(p.numel() for p in EchoModel(c).parameters())
 
-    target = count(EchoConfig(**fields))
-    best = min(range(8, 4 * cfg.ff_dim + 1, 8),
-               key=lambda ff: abs(count(EchoConfig(encoder=encoder, **{**fields, "enc_ff_dim": ff})) - target))
-    return EchoConfig(encoder=encoder, **{**fields, "enc_ff_dim": best})
+    def with_ff(ff):
+        return EchoConfig(encoder=encoder, **{**fields, "enc_ff_dim": ff})
+
+    # the parameter count is linear in enc_ff_dim: two counts give the width that matches (a multiple of 8)
+    target, at8, at16 = count(EchoConfig(**fields)), count(with_ff(8)), count(with_ff(16))
+    best = 8 + 8 * round((target - at8) / (at16 - at8))
+    if best < 8:
+        raise SystemExit(f"{encoder} at size {fields} has more parameters than the transformer at any width")
+    return with_ff(best)
 
 
 def synthetic_batch(cfg, n_utts: int, frames: tuple[int, int], device, seed: int = 0) -> dict:
