@@ -104,6 +104,27 @@ def test_every_pitch_parameter_receives_a_gradient(encoder, mode):
     assert {"enc0.mean", "enc1.mean", "voicing_corr"} <= set(model.gate_stats())
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_attention_logits_are_those_of_the_forward_pass(encoder, monkeypatch):
+    # Encoder.attention_logits (plots, tests) must feed a block's attention what forward() feeds it
+    model = build(small(encoder, **ALL_ON))
+    feats, lens, f0, _, _ = make_batch([61, 44], [1, 1])
+    attn = model.encoder.layers[1].attn
+    seen = {}
+    handle = attn.register_forward_pre_hook(lambda mod, args: seen.update(forward=args[0]))
+    logits = attn.logits
+
+    def spy(x, *args):
+        seen["logits"] = x
+        return logits(x, *args)
+    monkeypatch.setattr(attn, "logits", spy)
+    with torch.no_grad():
+        model.encode(feats, lens, f0)
+        model.encoder.attention_logits(feats, lens, f0, layer=1)
+    handle.remove()
+    torch.testing.assert_close(seen["logits"], seen["forward"], rtol=0, atol=1e-6)
+
+
 def token_batch(n_utts: int, vocab: int, idim: int, seed: int):
     """Utterances whose frames spell their tokens: each token a fixed random feature pattern held for 8
     frames (with noise), 1-4 tokens between short silences."""

@@ -122,6 +122,10 @@ class ConformerLayer(nn.Module):
     def gate(self) -> MLPGate | None:
         return self.ff_second.gate
 
+    def attention_input(self, x: Tensor, valid: Tensor, track: PitchTrack | None) -> Tensor:
+        """What the self-attention of this block sees of its input x (for Encoder.attention_logits)."""
+        return self.attn_norm(self.ff_first(x, valid, track))
+
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,
                 track: PitchTrack | None) -> Tensor:
@@ -172,6 +176,9 @@ class EBranchformerLayer(nn.Module):
     @property
     def gate(self) -> MLPGate | None:
         return self.ff_second.gate
+
+    def attention_input(self, x: Tensor, valid: Tensor, track: PitchTrack | None) -> Tensor:
+        return self.attn_norm(self.ff_first(x, valid, track))
 
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,

@@ -39,6 +39,10 @@ class EncoderLayer(nn.Module):
         self.gate: MLPGate | None = make_gate(gate, d_model)
         self.dropout = nn.Dropout(dropout)
 
+    def attention_input(self, x: Tensor, valid: Tensor, track: PitchTrack | None) -> Tensor:
+        """What the self-attention of this block sees of its input x (for Encoder.attention_logits)."""
+        return self.attn_norm(x)
+
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,
                 track: PitchTrack | None) -> Tensor:
@@ -151,6 +155,7 @@ class Encoder(nn.Module):
         x, _, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = self._prepare(feats, feat_lens, f0)
         for i, block in enumerate(self.layers):
             if i == layer:
-                return block.attn.logits(block.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance)
+                return block.attn.logits(block.attention_input(x, valid, track), allowed, rotation, radius_q,
+                                         radius_k, pair_distance)
             x = block(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track)
         raise IndexError(f"layer {layer} of {len(self.layers)}")
