@@ -9,7 +9,8 @@ reference; the other encoders get the same width and depth (and the same decoder
 feed-forward width (model.enc_ff_dim) that brings their parameter count closest to it (--equal-params; off: the size's own ff_dim, with conv kernel 31 as in
 ESPnet). Each (encoder, size) runs in a fresh process, so peak memory is its own. Reported: parameters,
 median step time over --steps steps after --warmup, audio seconds per second of training (10 ms frames),
-peak memory (RSS; on CUDA also torch's peak allocation), model TFLOP/s counted by
+the process's CPU time per step (on a shared CPU with OMP_NUM_THREADS=1 it is far steadier than
+wall time, which other jobs stretch), peak memory (RSS; on CUDA also torch's peak allocation), model TFLOP/s counted by
 torch.utils.flop_counter over one step, and on CUDA the model FLOPs utilisation against --peak-tflops
 (default by device name and precision).
 
@@ -183,13 +184,14 @@ def measure_step(encoder: str, size: str, device: str, amp: str, steps: int, war
     flops = counter.get_total_flops()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    times = []
+    times, cpu_times = [], []
     for _ in range(steps):
         sync()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         sync()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     step_s = statistics.median(times)
     audio_s = float(batch["feat_lens"].sum()) * 0.01
     out = {"encoder": encoder, "size": size, "device": str(dev), "amp": amp,
@@ -199,6 +201,7 @@ def measure_step(encoder: str, size: str, device: str, amp: str, steps: int, war
                                           "padded frames",
            "threads": torch.get_num_threads(), "steps": steps, "step_s_median": round(step_s, 4),
            "step_s_min": round(min(times), 4), "step_s_max": round(max(times), 4),
+           "step_cpu_s_median": round(statistics.median(cpu_times), 4),
            "audio_s_per_s": round(audio_s / step_s, 1), "model_tflop_per_step": round(flops / 1e12, 4),
            "model_tflops": round(flops / step_s / 1e12, 4),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -232,6 +235,7 @@ def step_mode(args) -> None:
         if ref and r is not ref:
             ratios[f"{r['encoder']}/transformer {r['size']}"] = {
                 "step_time": round(r["step_s_median"] / ref["step_s_median"], 2),
+                "step_cpu_time": round(r["step_cpu_s_median"] / ref["step_cpu_s_median"], 2),
                 "params": round(r["params_m"] / ref["params_m"], 3),
                 "model_flop": round(r["model_tflop_per_step"] / ref["model_tflop_per_step"], 2)}
     print(json.dumps({"torch": torch.__version__, "cpus": os.cpu_count(),
