@@ -132,6 +132,21 @@ def test_gpu_run_with_accumulation_resumes_on_cpu(tmp_path, amp):
     assert torch.load(exp / "checkpoint.pt", weights_only=True)["epoch"] == 4
 
 
+def test_cpu_checkpoint_resumes_on_the_gpu_in_fp16(tmp_path):
+    from echo.bin import train
+    data = make_dump(tmp_path / "dump" / "train")
+    make_tokens(tmp_path / "tok")
+    conf = write_config(tmp_path / "train.yaml", model=dict(encoder="ebranchformer"), batch=dict(batch_frames=120),
+                        train=dict(max_epoch=1, log_interval=1, amp="fp16"))
+    args = run_args(tmp_path, conf, data, data)
+    train.main([*args, "--ngpu", "0"])
+    model = train.main([*args, "--ngpu", "1", "--train.max_epoch", "2"])
+    assert next(model.parameters()).device.type == "cuda"
+    ck = torch.load(tmp_path / "exp" / "t" / "checkpoint.pt", weights_only=True, map_location="cpu")
+    assert ck["epoch"] == 3 and ck["scaler"]["scale"] > 0
+    assert all(torch.isfinite(v).all() for v in ck["model"].values())
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_two_process_nccl_run(tmp_path):
     data = make_dump(tmp_path / "dump" / "train", n_utts=10)

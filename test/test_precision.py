@@ -46,6 +46,21 @@ def test_gpu_knobs_are_the_plain_cpu_path_on_cpu(caplog):
     assert precision.maybe_compile(model, False) is model
 
 
+def test_a_loss_scale_resumes_across_devices_and_precisions():
+    fp16 = torch.amp.GradScaler("cpu", init_scale=1024.0)     # stands in for the enabled CUDA scaler
+    off = precision.grad_scaler(CPU, "bf16")
+    assert off.state_dict() == {}
+    precision.load_scaler_state(fp16, off.state_dict())       # a CPU/bf16 checkpoint into an fp16 run
+    assert fp16.get_scale() == 1024.0
+    fp16.scale(torch.ones(()))                               # creates the scale tensor
+    fp16.update(256.0)
+    fresh = torch.amp.GradScaler("cpu")
+    precision.load_scaler_state(fresh, fp16.state_dict())     # fp16 to fp16: the scale carries over
+    assert fresh.get_scale() == 256.0
+    precision.load_scaler_state(off, fp16.state_dict())       # an fp16 checkpoint on the CPU: ignored
+    assert not off.is_enabled()
+
+
 def test_compile_and_amp_are_config_fields():
     cfg = config.resolve(None, {"train": {"compile": True, "amp": "fp16"}}, EchoConfig)
     assert cfg["train"]["compile"] is True and config.defaults(EchoConfig)["train"]["compile"] is False

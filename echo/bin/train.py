@@ -189,7 +189,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         scheduler.lr_lambdas[0].total_steps = total_updates   # a raised max_epoch stretches cosine decay
-        scaler.load_state_dict(ck["scaler"])
+        precision.load_scaler_state(scaler, ck["scaler"])
         epoch, position, step = ck["epoch"], ck["position"], ck["step"]
         history, counters, elapsed_before = ck["history"], ck["counters"], ck["elapsed"]
         changed = [k for k in config.diff(ck["train_config"], cfg) if k != "train.max_epoch"]

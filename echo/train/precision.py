@@ -39,6 +39,17 @@ def grad_scaler(device: torch.device, amp: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and amp == "fp16")
 
 
+def load_scaler_state(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """Resume the loss scale, whichever device wrote the checkpoint: a disabled scaler (CPU, bf16) saves
+    {}, which an enabled one refuses to load, so an fp16 GPU run resumed from it starts from a fresh scale;
+    a disabled scaler ignores a saved scale."""
+    if state and scaler.is_enabled():
+        scaler.load_state_dict(state)
+    elif scaler.is_enabled():
+        log.info("the checkpoint has no fp16 loss scale (written without fp16): starting from %g",
+                 scaler.get_scale())
+
+
 def enable_tf32(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
