@@ -175,8 +175,9 @@ def test_constant_f0_shifted_sequence_gives_equal_logits(mode, freqs):
          subsampling=2, rope_in_cross=True),
     dict(theta_mode="frame", radius_mode="logf0", gate="f0", subsampling=6),
 ], ids=["frame-logf0-bias-f0gate", "mel-utterance-f0radius-x2", "frame-x6"])
-def test_batch_equals_each_utterance_alone(switches):
-    model = build(tiny(**switches))
+@pytest.mark.parametrize("encoder", ["transformer", "conformer", "ebranchformer"])
+def test_batch_equals_each_utterance_alone(switches, encoder):
+    model = build(tiny(encoder=encoder, **switches))
     lens = [61, 40, 33, 57, 28, 49, 36, 44]
     y_lens = [6, 3, 2, 5, 1, 4, 3, 4]
     feats, lens_t, f0, ys, y_lens_t = make_batch(lens, y_lens, unvoiced=(4,))

@@ -49,7 +49,7 @@ from echo.io.assets import AssetsChanged, DumpIncomplete, check_training_dump, d
 from echo.model.echo import EchoConfig, EchoModel, save_model
 from echo.plot.curves import plot_curves
 from echo.text.tokenizer import Tokenizer
-from echo.train import checkpoint, config, distributed
+from echo.train import checkpoint, config, distributed, precision
 from echo.train.checkpoint import save_checkpoint
 from echo.train.sampler import BucketBatchSampler
 from echo.train.schedule import build_scheduler
@@ -181,6 +181,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     valid_set = EchoDataset(args.valid, tokenizer, cmvn=train_dump / "cmvn.npz")
     model_cfg = EchoConfig(idim=feat_dim(train_dump, train_set), vocab_size=tokenizer.vocab_size, **cfg["model"])
     model = EchoModel(model_cfg).to(info.device)
+    precision.enable_tf32(info.device)
     log.info("model: %.2f M parameters; %s", sum(p.numel() for p in model.parameters()) / 1e6, model_cfg)
 
     def enc_frames(ds):
@@ -211,16 +212,13 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.dim() >= 2], "weight_decay": o["weight_decay"]},
          {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
-        lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
+        lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], **precision.adamw_options(info.device))
     batches_per_epoch = len(train_sampler)
     accum = o["accum_grad"]
     total_updates = math.ceil(batches_per_epoch / accum) * t["max_epoch"]
     scheduler = build_scheduler(optimizer, o["scheduler"], o["warmup_steps"], total_updates, o["min_lr_ratio"])
-    use_amp = info.device.type == "cuda" and t["amp"] != "none"
-    if t["amp"] != "none" and not use_amp:
-        log.info("train.amp %s ignored on CPU", t["amp"])
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and t["amp"] == "fp16")
-    amp = t["amp"] if use_amp else "none"
+    amp = precision.amp_mode(info.device, t["amp"])
+    scaler = precision.grad_scaler(info.device, amp)
     specaug = SpecAugConfig(**cfg["specaug"])
 
     # ---- resume
@@ -240,7 +238,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         scheduler.lr_lambdas[0].total_steps = total_updates   # a raised max_epoch stretches cosine decay
-        scaler.load_state_dict(ck["scaler"])
+        precision.load_scaler_state(scaler, ck["scaler"])
         epoch, position, step = ck["epoch"], ck["position"], ck["step"]
         history, counters, elapsed_before = ck["history"], ck["counters"], ck["elapsed"]
         changed = [k for k in config.diff(ck["train_config"], cfg) if k != "train.max_epoch"]
@@ -275,6 +273,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
                      " ..." if len(unused) > 5 else "")
         ddp_model = DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None,
                         find_unused_parameters=bool(unused))
+    ddp_model = precision.maybe_compile(ddp_model, t["compile"])
     set_seed(t["seed"] + info.rank)   # dropout and SpecAugment differ between ranks
     if rank_state is not None:
         checkpoint.set_rng_state(rank_state["rng"])
@@ -323,7 +322,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
                     bad_window = True
                     log.warning("epoch %d batch %d: non-finite loss %s (utterances %s); this update is skipped",
                                 epoch, position, stats["loss"], " ".join(batch["utt_ids"][:5]))
-                scaler.scale(loss / accum).backward()
+                precision.scaled_backward(loss, accum, scaler)
             bar.update(1)
             if not last_of_window:
                 continue

@@ -1,4 +1,4 @@
-"""The Echo model: pitch-aware rotary transformer encoder, attention decoder and CTC head, trained with
+"""The Echo model: pitch-aware rotary encoder (transformer, Conformer or E-Branchformer), attention decoder and CTC head, trained with
 loss = ctc_weight·CTC + (1 − ctc_weight)·CE(label smoothing). Token conventions: <blank> = 0, <unk> = 1,
 <sos/eos> = vocab_size − 1; token tensors are padded with −1.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from echo.model.ctc import CTC
 from echo.model.decoder import Decoder
-from echo.model.encoder import Encoder
+from echo.model.encoder import ENCODER_LAYERS, Encoder
 from echo.model.gates import GATE_TYPES
 from echo.model.rotary import FREQ_FAMILIES, RADIUS_MODES, RADIUS_ON, THETA_MODES
 from echo.model.subsampling import LAYERS as SUBSAMPLING_LAYERS
@@ -41,9 +41,16 @@ class EchoConfig:
     enc_layers: int = 6
     dec_layers: int = 2
     ff_dim: int = 576
+    enc_ff_dim: int = 0               # the encoder's feed-forward width; 0: ff_dim (the decoder's is ff_dim)
     dropout: float = 0.1
     subsampling: int = 4              # 2, 4, 6 or 8 (time); 2 keeps frames for fast short words
     conv_channels: int = 64           # channels of the subsampling convs (0: d_model, as in ESPnet)
+    encoder: str = "transformer"      # transformer | conformer | ebranchformer (echo/model/conformer.py)
+    conv_kernel: int = 15             # conformer conv module / E-Branchformer cgMLP depthwise kernel (odd)
+    cgmlp_dim: int = 0                # E-Branchformer cgMLP channels; 0: the encoder's feed-forward width
+    merge_kernel: int = 3             # E-Branchformer merge depthwise kernel (odd)
+    interctc_layers: list = field(default_factory=list)   # 1-based encoder blocks with an intermediate CTC
+    interctc_weight: float = 0.0      # CTC loss = (1 − w)·CTC + w·mean(intermediate CTCs), as in ESPnet
     # pitch switches (DESIGN §5); all off = an ordinary rotary transformer
     freqs: str = "standard"           # standard | mel
     theta0: float | None = None       # None: 10000 for standard, 220 for mel (then ω_{K−1} = 8 rad/frame)
@@ -66,6 +73,15 @@ class EchoConfig:
                               ("radius_mode", RADIUS_MODES), ("radius_on", RADIUS_ON), ("gate", GATE_TYPES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"EchoConfig.{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.encoder not in ENCODER_LAYERS:
+            raise ValueError(f"EchoConfig.encoder must be one of {tuple(ENCODER_LAYERS)}, got {self.encoder!r}")
+        for name in ("conv_kernel", "merge_kernel"):
+            if getattr(self, name) < 1 or getattr(self, name) % 2 == 0:
+                raise ValueError(f"EchoConfig.{name} must be odd and positive, got {getattr(self, name)}")
+        self.check_interctc()
+        if self.enc_ff_dim < 0 or self.cgmlp_dim < 0 or self.cgmlp_dim % 2:
+            raise ValueError(f"EchoConfig: enc_ff_dim {self.enc_ff_dim} must be ≥ 0 and cgmlp_dim {self.cgmlp_dim} "
+                             "≥ 0 and even (0: the default width)")
         if self.subsampling not in SUBSAMPLING_LAYERS:
             raise ValueError(f"EchoConfig.subsampling must be one of {sorted(SUBSAMPLING_LAYERS)}, "
                              f"got {self.subsampling}")
@@ -78,6 +94,24 @@ class EchoConfig:
             raise ValueError(f"EchoConfig.vocab_size must be ≥ 3 (<blank>, <unk>, <sos/eos>), got {self.vocab_size}")
         if self.theta0 is None:
             self.theta0 = DEFAULT_THETA0[self.freqs]
+
+    def check_interctc(self):
+        self.interctc_layers = list(self.interctc_layers)
+        layers, w = self.interctc_layers, self.interctc_weight
+        if any(not isinstance(i, int) or not 1 <= i < self.enc_layers for i in layers) or len(set(layers)) < len(layers):
+            raise ValueError(f"EchoConfig.interctc_layers must be distinct block numbers in 1..{self.enc_layers - 1} "
+                             f"(1-based; the last block is the main CTC), got {layers}")
+        if not 0.0 <= w < 1.0:
+            raise ValueError(f"EchoConfig.interctc_weight must be in [0, 1), got {w}")
+        if bool(layers) != (w > 0):
+            raise ValueError(f"EchoConfig: interctc_layers {layers} and interctc_weight {w} go together "
+                             "(both set, or neither)")
+        if layers and self.ctc_weight == 0:
+            raise ValueError("EchoConfig: intermediate CTC needs ctc_weight > 0 (it is mixed into the CTC loss)")
+
+    @property
+    def encoder_ff_dim(self) -> int:
+        return self.enc_ff_dim or self.ff_dim
 
     @property
     def pitch_switches(self) -> dict:
@@ -135,15 +169,19 @@ class EchoModel(nn.Module):
         """Hybrid CTC/attention loss (sum over each utterance, mean over the batch) and its parts.
 
         stats: loss, loss_ctc, loss_att, acc (teacher-forced next-token accuracy: a training metric,
-        never a WER), ctc_infeasible (utterances whose CTC loss was dropped).
+        never a WER), ctc_infeasible (utterances whose CTC loss was dropped); with intermediate CTC,
+        loss_ctc is the mixed CTC loss and loss_interctc the mean of the intermediate ones.
         """
         self.check_tokens(ys, y_lens)
-        enc, enc_lens = self.encode(feats, feat_lens, f0)
+        enc, enc_lens, intermediate = self.encoder.forward_intermediate(feats, feat_lens, f0)
         w = self.cfg.ctc_weight
-        loss_ctc = loss_att = enc.new_zeros((), dtype=torch.float32)
+        loss_ctc = loss_att = loss_interctc = enc.new_zeros((), dtype=torch.float32)
         infeasible, acc = 0, math.nan
         if w > 0:
             loss_ctc, infeasible = self.ctc(enc, enc_lens, ys, y_lens)
+        if intermediate:   # ESPnet's intermediate CTC: the same CTC head on earlier blocks' outputs
+            loss_interctc = torch.stack([self.ctc(h, enc_lens, ys, y_lens)[0] for h in intermediate]).mean()
+            loss_ctc = (1 - self.cfg.interctc_weight) * loss_ctc + self.cfg.interctc_weight * loss_interctc
         if w < 1:
             ys_in, ys_out = self.add_sos_eos(ys, y_lens)
             logits = self.decoder(ys_in, enc, enc_lens).float()
@@ -155,6 +193,8 @@ class EchoModel(nn.Module):
         loss = w * loss_ctc + (1 - w) * loss_att
         stats = {"loss": float(loss.detach()), "loss_ctc": float(loss_ctc.detach()),
                  "loss_att": float(loss_att.detach()), "acc": acc, "ctc_infeasible": float(infeasible)}
+        if intermediate:
+            stats["loss_interctc"] = float(loss_interctc.detach())
         return loss, stats
 
     # ---- gate statistics ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The encoder: Conv2d subsampling, then pre-norm transformer blocks whose self-attention uses the
-pitch-aware rotary embedding (and, optionally, the pitch bias) and whose MLP branch may be gated.
+"""The encoder: Conv2d subsampling, then pre-norm blocks — transformer (here), Conformer or E-Branchformer
+(echo/model/conformer.py), chosen by `model.encoder` — whose self-attention uses the pitch-aware rotary
+embedding (and, optionally, the pitch bias) and whose MLP branch may be gated.
 
 The pitch of the batch (F0 pooled to the subsampled rate over the windows the convs see) and the
 rotation are computed once per forward pass and shared by all layers; the layers own λ (bias) and the
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor, nn
 
 from echo.model.attention import MultiHeadAttention, key_allowed
+from echo.model.conformer import ConformerLayer, EBranchformerLayer
 from echo.model.gates import MLPGate, make_gate
 from echo.model.pitch import PitchTrack, lengths_to_mask
 from echo.model.rotary import PitchRotary, Rotation
@@ -37,6 +39,10 @@ class EncoderLayer(nn.Module):
         self.gate: MLPGate | None = make_gate(gate, d_model)
         self.dropout = nn.Dropout(dropout)
 
+    def attention_input(self, x: Tensor, valid: Tensor, track: PitchTrack | None) -> Tensor:
+        """What the self-attention of this block sees of its input x (for Encoder.attention_logits)."""
+        return self.attn_norm(x)
+
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,
                 track: PitchTrack | None) -> Tensor:
@@ -48,10 +54,23 @@ class EncoderLayer(nn.Module):
         return x + self.dropout(branch)
 
 
+def make_layer(cfg: "EchoConfig") -> nn.Module:
+    """One encoder block of the kind `cfg.encoder` names; every kind has EncoderLayer's forward signature
+    and its `attn`, `attn_norm` and `gate` attributes."""
+    if cfg.encoder == "transformer":
+        return EncoderLayer(cfg.d_model, cfg.n_heads, cfg.encoder_ff_dim, cfg.dropout, cfg.pitch_bias, cfg.gate)
+    return ENCODER_LAYERS[cfg.encoder](cfg)
+
+
+ENCODER_LAYERS = {"transformer": EncoderLayer, "conformer": ConformerLayer, "ebranchformer": EBranchformerLayer}
+
+
 class Encoder(nn.Module):
     """feats (B, T, idim), feat_lens (B,), f0 (B, T) Hz or None -> enc (B, T', d), enc_lens (B,).
 
-    Padded output frames are zero. F0 may be None only when no pitch switch is on.
+    Padded output frames are zero. F0 may be None only when no pitch switch is on. With
+    `interctc_layers` (1-based block numbers), forward_intermediate() also returns those blocks' outputs,
+    passed through the final LayerNorm as ESPnet does, for the intermediate CTC loss.
     """
 
     def __init__(self, cfg: "EchoConfig"):
@@ -61,10 +80,9 @@ class Encoder(nn.Module):
                                   cfg.theta_gain, cfg.max_omega, cfg.radius_mode, cfg.radius_on)
         self.pitch_bias = cfg.pitch_bias
         self.dropout = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(
-            EncoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, cfg.dropout, cfg.pitch_bias, cfg.gate)
-            for _ in range(cfg.enc_layers))
+        self.layers = nn.ModuleList(make_layer(cfg) for _ in range(cfg.enc_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
+        self.interctc_layers = tuple(cfg.interctc_layers)
 
     @property
     def gates(self) -> list[MLPGate]:
@@ -114,13 +132,22 @@ class Encoder(nn.Module):
         return x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid
 
     def forward(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        enc, enc_lens, _ = self.forward_intermediate(feats, feat_lens, f0)
+        return enc, enc_lens
+
+    def forward_intermediate(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None
+                             ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """enc (B, T', d), enc_lens (B,), and the normalised outputs (B, T', d) of the interctc_layers."""
         x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = \
             self._prepare(feats, feat_lens, f0)
         x = self.dropout(x)
-        for layer in self.layers:
+        intermediate = []
+        for i, layer in enumerate(self.layers, start=1):
             x = layer(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track)
+            if i in self.interctc_layers:
+                intermediate.append(self.norm(x).masked_fill(~valid[..., None], 0.0))
         x = self.norm(x)
-        return x.masked_fill(~valid[..., None], 0.0), enc_lens
+        return x.masked_fill(~valid[..., None], 0.0), enc_lens, intermediate
 
     def attention_logits(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None,
                          layer: int = 0) -> Tensor:
@@ -128,6 +155,7 @@ class Encoder(nn.Module):
         x, _, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = self._prepare(feats, feat_lens, f0)
         for i, block in enumerate(self.layers):
             if i == layer:
-                return block.attn.logits(block.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance)
+                return block.attn.logits(block.attention_input(x, valid, track), allowed, rotation, radius_q,
+                                         radius_k, pair_distance)
             x = block(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track)
         raise IndexError(f"layer {layer} of {len(self.layers)}")

@@ -66,6 +66,7 @@ class TrainConfig:
     best_metric: str = "valid.loss"   # valid.loss | valid.acc | valid.cer
     nbest_average: int = 5        # average this many best epochs into valid.<metric>.ave_<n>best.pt; 0: no
     amp: str = "none"             # none | bf16 | fp16 (GPU only; ignored on CPU)
+    compile: bool = False         # torch.compile the model (echo/train/precision.py); slow to start
 
 
 SECTIONS = {"optim": OptimConfig, "batch": BatchConfig, "train": TrainConfig, "specaug": SpecAugConfig}
