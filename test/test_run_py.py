@@ -227,14 +227,16 @@ def test_slurm_resources_from_config(tmp_path):
         "--time=2:00:00", "log/q/a.sh"]
     assert frame(tmp_path / "log" / "a.log")["threads"] == "3"
     other = tmp_path / "gpu.yaml"
-    other.write_text("gpus: 2\nextra: [--nodes=2]\n")
+    other.write_text("gpus: 2\nnodes: 3\nextra: [--exclusive]\n")
     r = run("--backend", "slurm", "--config", other, "--tasks-per-node", 2, "log/b.log", "true",
             cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
-    assert record.read_text().splitlines()[3:] == ["--gres=gpu:2", "--ntasks-per-node=2", "--nodes=2", "log/q/b.sh"]
-    r = run("--backend", "slurm", "log/c.log", "true", cwd=tmp_path,
+    assert record.read_text().splitlines()[3:] == [
+        "--gres=gpu:2", "--nodes=3", "--ntasks-per-node=2", "--exclusive", "log/q/b.sh"]
+    # nodes: for a job of several tasks only, not for each job of an array
+    r = run("--backend", "slurm", "JOB=1:2", "log/c.JOB.log", "true", cwd=tmp_path,
             env={**env, "ECHO_SLURM_CONFIG": str(other)})
-    assert r.returncode == 0 and record.read_text().splitlines()[3] == "--gres=gpu:2"
+    assert r.returncode == 0 and record.read_text().splitlines()[4:] == ["--gres=gpu:2", "--exclusive", "log/q/c.sh"]
     other.write_text("partition: cpu\nmemory: 4G\n")
     r = run("--backend", "slurm", "--config", other, "log/d.log", "true", cwd=tmp_path, env=env)
     assert r.returncode == 1 and f"{other}: unknown key(s) memory; known: partition, cpus" in r.stderr

@@ -33,8 +33,9 @@ Options:
     --gpu G              GPUs per job (slurm: --gres=gpu:G, per node; ignored locally: the job sees the machine's)
     --tasks-per-node N   slurm: --ntasks-per-node=N, for a command that starts its tasks with srun (training)
     --config FILE        slurm: the resources of each job (default: $ECHO_SLURM_CONFIG, else conf/slurm.yaml
-                         when it exists), a YAML mapping of partition, cpus, mem, gpus, time and extra (more
-                         sbatch options, e.g. "--account=x --nodes=2"); see egs/TEMPLATE/conf/slurm.yaml
+                         when it exists), a YAML mapping of partition, cpus, mem, gpus, time, nodes (only
+                         for --tasks-per-node) and extra (more sbatch options, e.g. "--account=x");
+                         see egs/TEMPLATE/conf/slurm.yaml
     --slurm-opts "..."   slurm: more sbatch options, after the config's, e.g. "--partition=gpu --time=4:00:00"
 The command line's --num-threads, --mem and --gpu override the config's cpus, mem and gpus.
 
@@ -247,7 +248,7 @@ class LocalRunner:
 
 
 SLURM_KEYS = {"partition": "--partition={}", "cpus": "--cpus-per-task={}", "mem": "--mem={}",
-              "gpus": "--gres=gpu:{}", "time": "--time={}", "extra": None}
+              "gpus": "--gres=gpu:{}", "time": "--time={}", "nodes": "--nodes={}", "extra": None}
 
 
 def slurm_config(spec: Spec) -> dict:
@@ -277,12 +278,12 @@ def sbatch_resources(spec: Spec) -> list[str]:
     for key, value in (("cpus", spec.num_threads), ("mem", spec.mem), ("gpus", spec.gpu)):
         if value is not None:
             conf[key] = value
-    if spec.tasks_per_node:
-        conf["tasks_per_node"] = spec.tasks_per_node
+    if not spec.tasks_per_node:
+        conf.pop("nodes", None)         # the nodes of a job of several tasks (training), not of each job
     options = [SLURM_KEYS[k].format(conf[k]) for k in SLURM_KEYS if k != "extra" and k in conf
                and not (k in ("cpus", "gpus") and str(conf[k]) == "0")]
-    if "tasks_per_node" in conf:
-        options.append(f"--ntasks-per-node={conf['tasks_per_node']}")
+    if spec.tasks_per_node:
+        options.append(f"--ntasks-per-node={spec.tasks_per_node}")
     extra = conf.get("extra", [])
     options += shlex.split(extra) if isinstance(extra, str) else [str(e) for e in extra]
     return options + shlex.split(spec.slurm_opts)

@@ -39,7 +39,7 @@ install_packages() {
 
 write_conf() {  # the configuration of this machine, on stdout
   local cpus mem
-  cpus=$(nproc)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   # (nproc obeys those two)
   mem=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
   cat << EOF
 $marker: a single-node Slurm on 127.0.0.1.
@@ -64,6 +64,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
+MailProg=/bin/true
 SwitchType=switch/none
 SchedulerType=sched/backfill
 # Start a batch job (or the next task of a throttled array) at once rather than up to 3 s later.
@@ -147,4 +148,6 @@ case $state in
   idle|mixed|allocated) ;;
   *) show_logs_and_die "the node did not become idle in 60 s (state: ${state:-no answer from slurmctld})" ;;
 esac
-say "Slurm runs: node localhost $state ($(sinfo -h -N -o '%c CPUs, %m MiB')), SLURM_CONF=$slurm_conf"
+how="was running"
+$running || how="started"
+say "Slurm $how: node localhost $state ($(sinfo -h -N -o '%c CPUs, %m MiB')), SLURM_CONF=$slurm_conf"
