@@ -137,25 +137,44 @@ def test_two_srun_tasks_train_the_weights_of_torchrun(slurm, tmp_path):
 
 
 # ---------------------------------------------------------------- the recipe, through Slurm and locally
+# The Slurm and the local run of a stage go side by side (in two sandboxes, or two experiment dirs), so
+# that one's waits on Slurm and on python's start-up overlap the other's work.
 
 SIZES = "--num-train 8 --num-dev 3 --num-test 4"
 SLURM_ENV = {"ECHO_CMD_BACKEND": "slurm", "ECHO_SLURM_CONFIG": str(TEMPLATE_CONF)}
+LOCAL_ENV = {"ECHO_CMD_BACKEND": "local"}
+
+
+def start_recipe(d: Path, *args, env) -> subprocess.Popen:
+    return subprocess.Popen(["./run.sh", *args], cwd=d, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, f"{' '.join(proc.args)} failed:\n{out[-4000:]}"
+    return out
 
 
 @pytest.fixture(scope="module")
 def recipe(slurm, tmp_path_factory):
-    """synth_digits with data (stage 0), local features with 2 jobs (stage 1) and its token list (stage 2)."""
-    d = make_sandbox(tmp_path_factory.mktemp("recipe"), "synth_digits")
-    run_recipe(d, "--stop-stage", "2", "--nj", "2", "--local-data-opts", SIZES)
-    return d
+    """synth_digits' data (stage 0) in two sandboxes; features with 2 jobs (stage 1) locally in the first
+    (then its token list, stage 2), through Slurm in the second."""
+    local = make_sandbox(tmp_path_factory.mktemp("local"), "synth_digits")
+    run_recipe(local, "--stop-stage", "0", "--local-data-opts", SIZES)
+    remote = tmp_path_factory.mktemp("slurm") / "synth_digits"
+    shutil.copytree(local, remote, symlinks=True)
+    procs = [start_recipe(local, "--stage", "1", "--stop-stage", "2", "--nj", "2", env=LOCAL_ENV),
+             start_recipe(remote, "--stage", "1", "--stop-stage", "1", "--nj", "2", env=SLURM_ENV)]
+    return local, remote, [finish(p) for p in procs]
 
 
 @pytest.fixture(scope="module")
 def trained(recipe):
     """Stage 3 through Slurm: asr.sh submits the trainer as one job of one srun task and waits for it."""
-    r = run_recipe(recipe, "--stage", "3", "--stop-stage", "3", "--train-args", "--train.max_epoch 1",
-                   env=SLURM_ENV)
-    return recipe, r
+    local = recipe[0]
+    r = run_recipe(local, "--stage", "3", "--stop-stage", "3", "--train-args", "--train.max_epoch 1", env=SLURM_ENV)
+    return local, r.stdout
 
 
 def tree(d: Path) -> dict[str, bytes]:
@@ -164,24 +183,23 @@ def tree(d: Path) -> dict[str, bytes]:
             if p.is_file() and not {"log", "q"} & set(p.relative_to(d).parts) and not p.name.endswith(".lock")}
 
 
-def test_stage1_through_slurm_equals_local(recipe, tmp_path):
-    other = tmp_path / "synth_digits"           # a second sandbox beside the first, with the same data/
-    shutil.copytree(recipe, other, symlinks=True, ignore=shutil.ignore_patterns("dump", "exp"))
-    r = run_recipe(other, "--stage", "1", "--stop-stage", "1", "--nj", "2", env=SLURM_ENV)
-    assert "Stage 1 done" in r.stdout
+def test_stage1_through_slurm_equals_local(recipe):
+    local, remote, outputs = recipe
+    assert "Stage 1 done" in outputs[1]
     for s in ("train", "dev", "test"):          # each set went through a Slurm array of 2 jobs
-        assert sorted(p.name for p in (other / "dump" / s / "log" / "q").iterdir()) == \
+        assert sorted(p.name for p in (remote / "dump" / s / "log" / "q").iterdir()) == \
             ["dump_feats.1.out", "dump_feats.2.out", "dump_feats.sh"]
-    local, slurm = tree(recipe / "dump"), tree(other / "dump")
-    assert "train/cmvn.npz" in local and "test/data/feats.2.ark" in local
-    assert sorted(slurm) == sorted(local)
-    assert [f for f in local if slurm[f] != local[f]] == []
+    assert not (local / "dump" / "test" / "log" / "q").exists()
+    want, got = tree(local / "dump"), tree(remote / "dump")
+    assert "train/cmvn.npz" in want and "test/data/feats.2.ark" in want
+    assert sorted(got) == sorted(want)
+    assert [f for f in want if got[f] != want[f]] == []
 
 
 def test_stage3_runs_as_a_slurm_job(trained):
-    d, r = trained
+    d, out = trained
     exp = d / "exp" / "train"
-    assert "Stage 3 done" in r.stdout
+    assert "Stage 3 done" in out
     log = (exp / "log" / "train.slurm.log").read_text()
     assert log.startswith("# srun python -m echo.bin.train --config conf/train.yaml")
     assert "# Ended (code 0)" in log
@@ -191,19 +209,18 @@ def test_stage3_runs_as_a_slurm_job(trained):
 
 def test_stage4_through_slurm_equals_local(trained):
     d, _ = trained
-    exp = d / "exp" / "train"
-    r = run_recipe(d, "--stage", "4", "--stop-stage", "4", "--inference-nj", "2", env=SLURM_ENV)
-    assert "Stage 4 done" in r.stdout
-    assert sorted(p.name for p in (exp / "decode_test" / "log" / "q").iterdir()) == \
-        ["decode.1.out", "decode.2.out", "decode.sh"]
-    (exp / "decode_test").rename(exp / "decode_test.slurm")
-    run_recipe(d, "--stage", "4", "--stop-stage", "4", "--inference-nj", "2", env={"ECHO_CMD_BACKEND": "local"})
-    slurm, local = exp / "decode_test.slurm", exp / "decode_test"
+    shutil.copytree(d / "exp" / "train", d / "exp" / "copy")        # the same model, decoded locally
+    procs = [start_recipe(d, "--stage", "4", "--stop-stage", "4", "--inference-nj", "2", env=SLURM_ENV),
+             start_recipe(d, "--stage", "4", "--stop-stage", "4", "--inference-nj", "2", "--tag", "copy",
+                          env=LOCAL_ENV)]
+    assert all("Stage 4 done" in finish(p) for p in procs)
+    slurm, local = d / "exp" / "train" / "decode_test", d / "exp" / "copy" / "decode_test"
+    assert sorted(p.name for p in (slurm / "log" / "q").iterdir()) == ["decode.1.out", "decode.2.out", "decode.sh"]
     assert not (local / "log" / "q").exists()
     for f in ("text", "token", "token_int", "score"):
         assert (slurm / f).read_text() == (local / f).read_text(), f
     assert len((local / "text").read_text().splitlines()) == 4
-    timing = ("decode_seconds", "rtf", "elapsed_seconds", "rtf_elapsed")
-    info = [{k: v for k, v in json.loads((x / "decode_info.json").read_text()).items() if k not in timing}
+    ignore = ("model", "decode_seconds", "rtf", "elapsed_seconds", "rtf_elapsed")
+    info = [{k: v for k, v in json.loads((x / "decode_info.json").read_text()).items() if k not in ignore}
             for x in (slurm, local)]
     assert info[0] == info[1] and info[0]["nj"] == 2
