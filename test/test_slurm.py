@@ -69,6 +69,19 @@ def wait_for(condition, what: str, timeout=60.0):
         time.sleep(0.1)
 
 
+def test_start_is_quick_when_running_and_both_scripts_need_root(slurm, tmp_path):
+    t = time.monotonic()
+    r = subprocess.run([str(ROOT / "tools" / "slurm" / "start.sh")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Slurm was running: node localhost idle" in r.stdout, r.stdout + r.stderr
+    assert time.monotonic() - t < 10
+    (tmp_path / "id").write_text("#!/bin/sh\necho 1000\n")       # what `id -u` says to a user
+    (tmp_path / "id").chmod(0o755)
+    for script in ("start.sh", "stop.sh"):
+        r = subprocess.run([str(ROOT / "tools" / "slurm" / script)], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+        assert r.returncode == 1 and f"{script}: error: needs root" in r.stderr, r.stderr
+
+
 # ---------------------------------------------------------------- the job runner
 
 def test_failing_array_tasks_are_counted_and_named(slurm, tmp_path):
@@ -85,6 +98,10 @@ def test_failing_array_tasks_are_counted_and_named(slurm, tmp_path):
                         r"Slurm's output is in log/q/fail\.3\.out", lines[-1]), lines[-1]
     assert "# Ended (code 0)" in (tmp_path / "log" / "fail.1.log").read_text()
     assert "task 1 on" in (tmp_path / "log" / "fail.1.log").read_text()
+    # what sbatch refuses is an error that names the option
+    r = run("--backend", "slurm", "--slurm-opts", "--partition=nosuch", "JOB=1:2", "log/p.JOB.log", "true",
+            cwd=tmp_path)
+    assert r.returncode == 1 and "--partition=nosuch" in r.stderr and "invalid partition" in r.stderr.lower()
 
 
 def test_cancelled_array_is_reported_failed(slurm, tmp_path):

@@ -309,6 +309,7 @@ class SlurmRunner:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.job_id: str | None = None
+        self.squeue_failed = False
         template = Path(spec.log)
         name = template.name
         if spec.var:
@@ -353,11 +354,15 @@ class SlurmRunner:
         self.job_id = match.group(1)
 
     def queued(self) -> bool:
-        """Whether a task of the array is pending, running or completing (transient errors: yes)."""
+        """Whether a task of the array is pending, running or completing (when squeue fails: yes)."""
         r = slurm_command("squeue", "-h", "-j", self.job_id, "-o", "%i", check=False)
-        if r.returncode != 0:
-            return "Invalid job id" not in r.stderr
-        return bool(r.stdout.strip())
+        if r.returncode != 0 and "Invalid job id" not in r.stderr:
+            if not self.squeue_failed:      # slurmctld busy or restarting: say so once, and keep waiting
+                print(f"{PROG}: squeue failed ({r.stderr.strip()}); still waiting for Slurm job {self.job_id}",
+                      file=sys.stderr)
+                self.squeue_failed = True
+            return True
+        return r.returncode == 0 and bool(r.stdout.strip())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Poll squeue until the array has left the queue: every 0.2 s at first, every 10 s at most."""
