@@ -105,10 +105,12 @@ if $running && [ "$new_conf" != "$(cat "$slurm_conf" 2>/dev/null)" ]; then
 fi
 if ! $running; then
   # Daemons of another Slurm would hold the ports (or be hit by our clients): refuse rather than guess.
-  for d in slurmctld slurmd; do
-    if pid=$(pgrep -x "$d" | head -n 1) && [ -n "$pid" ] && ! grep -qx "$pid" "$slurm_dir/$d.pid" 2>/dev/null; then
-      die "a $d not started by this script runs already (pid $pid); stop it first"
-    fi
+  for comm in /proc/[0-9]*/comm; do
+    d=$(cat "$comm" 2>/dev/null) || continue
+    case $d in slurmctld|slurmd) ;; *) continue ;; esac
+    pid=${comm#/proc/}
+    pid=${pid%/comm}
+    grep -qx "$pid" "$slurm_dir/$d.pid" 2>/dev/null || die "a $d not started by this script runs already (pid $pid); stop it first"
   done
   echo "$new_conf" > "$slurm_conf"
 fi
