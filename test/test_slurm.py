@@ -105,7 +105,7 @@ def test_failing_array_tasks_are_counted_and_named(slurm, tmp_path):
 
 
 def test_cancelled_array_is_reported_failed(slurm, tmp_path):
-    proc = subprocess.Popen([RUN, "--backend", "slurm", "--max-jobs", "1", "JOB=1:2", "log/cancel.JOB.log",
+    proc = subprocess.Popen([RUN, "--backend", "slurm", "--max-jobs", "1", "JOB=1:3", "log/cancel.JOB.log",
                              "echo started; sleep 60"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     log1 = tmp_path / "log" / "cancel.1.log"
     wait_for(lambda: log1.is_file() and "started" in log1.read_text(), "task 1 to start")
@@ -113,10 +113,10 @@ def test_cancelled_array_is_reported_failed(slurm, tmp_path):
     subprocess.run(["scancel", job_id], check=True)              # by hand, from outside: run.py must notice
     assert proc.wait(timeout=60) == 1
     err = proc.stderr.read().splitlines()
-    assert err[0] == "run.py: 2/2 jobs failed, log is in log/cancel.1.log"
+    assert err[0] == "run.py: 3/3 jobs failed, log is in log/cancel.1.log"
     assert "# Ended (code 143)" in log1.read_text()                 # task 1 got SIGTERM and framed its log
-    assert err[-1] == (f"run.py: job 2 (Slurm job {job_id}_2) ended CANCELLED without finishing its log; "
-                       "Slurm's output is in log/q/cancel.2.out")
+    assert err[-2:] == [f"run.py: job {j} (Slurm job {job_id}_{j}) ended CANCELLED without finishing its log; "
+                        f"Slurm's output is in log/q/cancel.{j}.out" for j in (2, 3)]    # never started
 
 
 def test_sigint_cancels_the_array(slurm, tmp_path):

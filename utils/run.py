@@ -289,10 +289,13 @@ def sbatch_resources(spec: Spec) -> list[str]:
     return options + shlex.split(spec.slurm_opts)
 
 
-def slurm_command(*args: str, check=True) -> subprocess.CompletedProcess:
+def slurm_command(*args: str, check=True, optional=False) -> subprocess.CompletedProcess:
+    """Run a Slurm client; exit with its message when it fails and `check`, or is missing and not `optional`."""
     try:
         return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=check)
     except FileNotFoundError:
+        if optional:
+            return subprocess.CompletedProcess(args, 127, "", f"{args[0]}: not found")
         print(f"{PROG}: --backend slurm needs {args[0]} on PATH", file=sys.stderr)
         sys.exit(1)
     except subprocess.CalledProcessError as e:
@@ -384,20 +387,21 @@ class SlurmRunner:
     def slurm_states(self) -> dict[int, tuple[str, int]]:
         """Slurm's word on each task: {job: (state, code)}, from scontrol, else sacct ({} if neither knows)."""
         states = {}
-        r = slurm_command("scontrol", "-o", "show", "job", self.job_id, check=False)
+        r = slurm_command("scontrol", "-o", "show", "job", self.job_id, check=False, optional=True)
         for line in r.stdout.splitlines() if r.returncode == 0 else []:
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            task = fields.get("ArrayTaskId", str(self.spec.first))
-            if task.isdigit() and "JobState" in fields:
-                states[int(task)] = (fields["JobState"], exit_code(fields.get("ExitCode", "1:0")))
+            for task in task_ids(fields.get("ArrayTaskId", str(self.spec.first))):
+                if "JobState" in fields:
+                    states[task] = (fields["JobState"], exit_code(fields.get("ExitCode", "1:0")))
         if states:
             return states
-        r = slurm_command("sacct", "-n", "-P", "-X", "-j", self.job_id, "-o", "JobID,State,ExitCode", check=False)
+        r = slurm_command("sacct", "-n", "-P", "-X", "-j", self.job_id, "-o", "JobID,State,ExitCode", check=False,
+                          optional=True)
         for line in r.stdout.splitlines() if r.returncode == 0 else []:
             job_id, state, code = (line.split("|") + ["", ""])[:3]
-            task = job_id.rpartition("_")[2] if "_" in job_id else str(self.spec.first)
-            if task.isdigit():
-                states[int(task)] = (state.split()[0] if state else "UNKNOWN", exit_code(code))
+            tasks = job_id.partition("_")[2].strip("[]") if "_" in job_id else str(self.spec.first)
+            for task in task_ids(tasks):
+                states[task] = (state.split()[0] if state else "UNKNOWN", exit_code(code))
         return states
 
     def codes(self) -> tuple[dict[int, int], dict[int, str]]:
@@ -427,6 +431,16 @@ class SlurmRunner:
             self.cancel()
             raise
         return self.codes()
+
+
+def task_ids(text: str) -> list[int]:
+    """The array tasks of Slurm's "3", "2-4", "2-4%1" or "1,3-5" (pending tasks share one record)."""
+    tasks = []
+    for part in text.partition("%")[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (last.isdigit() or not last):
+            tasks += range(int(first), int(last or first) + 1)
+    return tasks
 
 
 def exit_code(slurm_code: str) -> int:
