@@ -115,8 +115,10 @@ def test_cancelled_array_is_reported_failed(slurm, tmp_path):
     err = proc.stderr.read().splitlines()
     assert err[0] == "run.py: 3/3 jobs failed, log is in log/cancel.1.log"
     assert "# Ended (code 143)" in log1.read_text()                 # task 1 got SIGTERM and framed its log
-    assert err[-2:] == [f"run.py: job {j} (Slurm job {job_id}_{j}) ended CANCELLED without finishing its log; "
-                        f"Slurm's output is in log/q/cancel.{j}.out" for j in (2, 3)]    # never started
+    assert err[-3:] == [
+        f"run.py: job 1 (Slurm job {job_id}_1) ended CANCELLED; Slurm's output is in log/q/cancel.1.out",
+        *(f"run.py: job {j} (Slurm job {job_id}_{j}) ended CANCELLED without finishing its log; "
+          f"Slurm's output is in log/q/cancel.{j}.out" for j in (2, 3))]                 # never started
 
 
 def test_sigint_cancels_the_array(slurm, tmp_path):

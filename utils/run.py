@@ -405,22 +405,27 @@ class SlurmRunner:
         return states
 
     def codes(self) -> tuple[dict[int, int], dict[int, str]]:
-        """Each job's code from its log's "# Ended" line; a job without one failed: Slurm says why."""
-        codes, notes, states = {}, {}, None
+        """Each job's code from its log's "# Ended" line, and notes on failed jobs from Slurm's state: a job
+        without that line failed (cancelled before it started, lost with its node, ...); one that got
+        SIGTERM may have been cancelled or reached its time limit."""
+        codes: dict[int, int | None] = {}
         for job in self.spec.jobs:
             log = self.spec.log_path(job)
             found = ENDED.findall(log.read_text(encoding="utf-8", errors="replace")) if log.is_file() else []
-            if found:
-                codes[job] = int(found[-1])
-                continue
-            if states is None:
-                states = self.slurm_states()
+            codes[job] = int(found[-1]) if found else None
+        failed = [job for job, code in codes.items() if code != 0]
+        states = self.slurm_states() if failed else {}
+        notes = {}
+        for job in failed:
             state, code = states.get(job, ("UNKNOWN", 1))
-            codes[job] = code or 1
-            out = self.qdir / (f"{self.name}.{job}.out" if self.spec.var else f"{self.name}.out")
             task = f"{self.job_id}_{job}" if self.spec.var else self.job_id
-            notes[job] = (f"{PROG}: job {job} (Slurm job {task}) ended {state} without finishing its log; "
-                          f"Slurm's output is in {out}")
+            out = self.qdir / (f"{self.name}.{job}.out" if self.spec.var else f"{self.name}.out")
+            if codes[job] is None:
+                codes[job] = code or 1
+                notes[job] = (f"{PROG}: job {job} (Slurm job {task}) ended {state} without finishing its log; "
+                              f"Slurm's output is in {out}")
+            elif state not in ("FAILED", "COMPLETED", "UNKNOWN"):
+                notes[job] = f"{PROG}: job {job} (Slurm job {task}) ended {state}; Slurm's output is in {out}"
         return codes, notes
 
     def run(self) -> tuple[dict[int, int], dict[int, str]]:
