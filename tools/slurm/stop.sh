@@ -7,19 +7,24 @@ set -euo pipefail
 
 [ "$(id -u)" -eq 0 ] || die "needs root (the daemons run as root); run it with sudo"
 
-# stop_daemon NAME PIDFILE: SIGTERM, then SIGKILL after 10 s
-stop_daemon() {
-  pid_alive "$2" || { rm -f "$2"; return 0; }
-  local pid
-  pid=$(cat "$2")
-  kill "$pid"
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "$1 (pid $pid) ignored SIGTERM for 10 s: killing it"
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$2"
-  say "stopped $1 (pid $pid)"
+# stop_daemons NAME=PIDFILE ...: SIGTERM to all at once, then SIGKILL to those still there after 10 s
+stop_daemons() {
+  local item name file pids=()
+  for item in "$@"; do
+    file=${item#*=}
+    if pid_alive "$file"; then pids+=("$item=$(cat "$file")"); kill "$(cat "$file")"; else rm -f "$file"; fi
+  done
+  for item in "${pids[@]}"; do
+    name=${item%%=*} pid=${item##*=} file=${item#*=}
+    file=${file%=*}
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name (pid $pid) ignored SIGTERM for 10 s: killing it"
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+    say "stopped $name (pid $pid)"
+  done
 }
 
 if pid_alive "$slurm_dir/slurmctld.pid"; then
@@ -31,11 +36,9 @@ if pid_alive "$slurm_dir/slurmctld.pid"; then
     for _ in $(seq 100); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.1; done
   fi
 fi
-stop_daemon slurmd "$slurm_dir/slurmd.pid"
-stop_daemon slurmctld "$slurm_dir/slurmctld.pid"
-if [ -e "$slurm_dir/munged.ours" ]; then
-  munged_pid=/run/munge/munged.pid
-  stop_daemon munged "$munged_pid"
+stop_daemons "slurmd=$slurm_dir/slurmd.pid" "slurmctld=$slurm_dir/slurmctld.pid"
+if [ -e "$slurm_dir/munged.ours" ]; then     # after the daemons that use it
+  stop_daemons munged=/run/munge/munged.pid
   rm -f "$slurm_dir/munged.ours"
 fi
 [ -L "$system_conf" ] && [ "$(readlink "$system_conf")" = "$slurm_conf" ] && rm -f "$system_conf"
