@@ -35,7 +35,9 @@ def digest(state_dict) -> str:
     return h.hexdigest()
 
 
-def test_two_process_gloo_run_ends_with_identical_weights(tmp_path):
+def two_rank_run(tmp_path) -> list[str]:
+    """The data, config and script of a 2-process run in tmp_path: the script and its arguments, for
+    `torchrun --nproc_per_node 2` (here) or `srun` with 2 tasks (test_slurm.py)."""
     data = make_dump(tmp_path / "dump" / "train", n_utts=10, nan_utt=3)   # a NaN batch on one of the ranks
     valid = make_dump(tmp_path / "dump" / "valid", n_utts=3, seed=1)
     make_tokens(tmp_path / "tok")
@@ -46,10 +48,14 @@ def test_two_process_gloo_run_ends_with_identical_weights(tmp_path):
                         specaug=dict(enabled=True, time_mask_max=5, freq_mask_max=4))
     script = tmp_path / "rank_dump.py"
     script.write_text(RANK_DUMP)
+    return [str(script), str(tmp_path), *run_args(tmp_path, conf, data, valid), "--ngpu", "0"]
+
+
+def test_two_process_gloo_run_ends_with_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(tmp_path), *run_args(tmp_path, conf, data, valid), "--ngpu", "0"],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         *two_rank_run(tmp_path)],
         env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d0, d1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()

@@ -144,8 +144,10 @@ def test_sigterm_kills_running_jobs(tmp_path):
 
 
 FAKE_SBATCH = r"""#!/usr/bin/env bash
-# A stand-in for sbatch --wait: records its arguments, then runs every array task in turn.
+# A stand-in for sbatch: records its arguments, prints a job id, runs every array task in turn (so
+# that they have ended when the fake squeue says the queue is empty).
 printf '%s\n' "$@" > "$SBATCH_RECORD"
+echo 4242
 array= script= out=
 for a in "$@"; do
   case $a in --array=*) array=${a#--array=};; --output=*) out=${a#--output=};; --*) ;; *) script=$a;;
@@ -153,19 +155,20 @@ for a in "$@"; do
 done
 [ -n "$array" ] || exec bash "$script" > "$out" 2>&1
 range=${array%\%*}
-rc=0
 for i in $(seq "${range%-*}" "${range#*-}"); do
-  SLURM_ARRAY_TASK_ID=$i bash "$script" > "${out//%a/$i}" 2>&1 || rc=1
+  SLURM_ARRAY_TASK_ID=$i bash "$script" > "${out//%a/$i}" 2>&1
 done
-exit $rc
+exit 0
 """
 
 
 def test_slurm_backend_with_fake_sbatch(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "sbatch").write_text(FAKE_SBATCH)
-    (bindir / "sbatch").chmod(0o755)
+    for name, text in (("sbatch", FAKE_SBATCH), ("squeue", "#!/bin/sh\nexit 0\n"),
+                       ("scontrol", "#!/bin/sh\necho 'JobId=4243 ArrayTaskId=2 JobState=TIMEOUT ExitCode=0:15'\n")):
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
     record = tmp_path / "sbatch.args"
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SBATCH_RECORD": str(record)}
     work = tmp_path / "work dir"
@@ -180,7 +183,7 @@ def test_slurm_backend_with_fake_sbatch(tmp_path):
             cwd=work, env=env)
     script = work / "exp" / "log" / "q" / "dec.sh"
     assert record.read_text().splitlines() == [
-        "--wait", "--job-name=dec", "--array=1-4%2", "--output=exp/log/q/dec.%a.out", "--mem=2G",
+        "--parsable", "--job-name=dec", "--array=1-4%2", "--output=exp/log/q/dec.%a.out", "--mem=2G",
         "--gres=gpu:1", "--partition=cpu", "--time=1:00:00", "exp/log/q/dec.sh"]
     assert "SLURM_ARRAY_TASK_ID" in script.read_text() and os.access(script, os.X_OK)
     assert r.returncode == 1
@@ -195,6 +198,45 @@ def test_slurm_backend_with_fake_sbatch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "--array" not in record.read_text()
     assert frame(work / "log" / "single.log")["code"] == "0"
-    (bindir / "sbatch").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {record}\nexit 0\n")
+    (bindir / "sbatch").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {record}\necho 4242\n")
     r = run("--backend", "slurm", "JOB=1:2", "log/lost.JOB.log", "true", cwd=work, env=env)
-    assert r.returncode == 1 and "2/2 jobs failed" in r.stderr and "wrote no log" in r.stderr
+    assert r.returncode == 1 and "2/2 jobs failed" in r.stderr
+    assert ("run.py: job 2 (Slurm job 4242_2) ended TIMEOUT without finishing its log; "
+            "Slurm's output is in log/q/lost.2.out") in r.stderr.splitlines()
+    assert "job 1 (Slurm job 4242_1) ended UNKNOWN" in r.stderr
+
+
+def test_slurm_resources_from_config(tmp_path):
+    """conf/slurm.yaml (or --config, or $ECHO_SLURM_CONFIG) gives the sbatch resources; options override."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name, text in (("sbatch", FAKE_SBATCH), ("squeue", "#!/bin/sh\nexit 0\n")):
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
+    record = tmp_path / "sbatch.args"
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "SBATCH_RECORD": str(record)}
+    env.pop("ECHO_SLURM_CONFIG", None)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "slurm.yaml").write_text(
+        "partition: cpu\ncpus: 2\nmem: 4G\ngpus: 0\ntime: '1:00:00'\nextra: --account=asr --qos='a b'\n")
+    r = run("--backend", "slurm", "--num-threads", 3, "--slurm-opts", "--time=2:00:00", "log/a.log", "true",
+            cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert record.read_text().splitlines()[3:] == [
+        "--partition=cpu", "--cpus-per-task=3", "--mem=4G", "--time=1:00:00", "--account=asr", "--qos=a b",
+        "--time=2:00:00", "log/q/a.sh"]
+    assert frame(tmp_path / "log" / "a.log")["threads"] == "3"
+    other = tmp_path / "gpu.yaml"
+    other.write_text("gpus: 2\nnodes: 3\nextra: [--exclusive]\n")
+    r = run("--backend", "slurm", "--config", other, "--tasks-per-node", 2, "log/b.log", "true",
+            cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert record.read_text().splitlines()[3:] == [
+        "--gres=gpu:2", "--nodes=3", "--ntasks-per-node=2", "--exclusive", "log/q/b.sh"]
+    # nodes: for a job of several tasks only, not for each job of an array
+    r = run("--backend", "slurm", "JOB=1:2", "log/c.JOB.log", "true", cwd=tmp_path,
+            env={**env, "ECHO_SLURM_CONFIG": str(other)})
+    assert r.returncode == 0 and record.read_text().splitlines()[4:] == ["--gres=gpu:2", "--exclusive", "log/q/c.sh"]
+    other.write_text("partition: cpu\nmemory: 4G\n")
+    r = run("--backend", "slurm", "--config", other, "log/d.log", "true", cwd=tmp_path, env=env)
+    assert r.returncode == 1 and f"{other}: unknown key(s) memory; known: partition, cpus" in r.stderr

@@ -28,19 +28,29 @@ running job with all its descendants, and run.py waits for them before it exits.
 Options:
     --max-jobs N         at most N jobs at a time (default: all N); --max-jobs-run is the same
     --backend B          local (default) or slurm
-    --slurm-opts "..."   extra sbatch options, e.g. "--partition=gpu --time=4:00:00 --account=x"
-    --mem M              memory per job (slurm: --mem=M; ignored locally)
     --num-threads T      threads per job (slurm: --cpus-per-task=T; written in the accounting line)
-    --gpu G              GPUs per job (slurm: --gres=gpu:G; ignored locally: the job sees the machine's)
+    --mem M              memory per job (slurm: --mem=M; ignored locally)
+    --gpu G              GPUs per job (slurm: --gres=gpu:G, per node; ignored locally: the job sees the machine's)
+    --tasks-per-node N   slurm: --ntasks-per-node=N, for a command that starts its tasks with srun (training)
+    --config FILE        slurm: the resources of each job (default: $ECHO_SLURM_CONFIG, else conf/slurm.yaml
+                         when it exists), a YAML mapping of partition, cpus, mem, gpus, time, nodes (only
+                         for --tasks-per-node) and extra (more sbatch options, e.g. "--account=x");
+                         see egs/TEMPLATE/conf/slurm.yaml
+    --slurm-opts "..."   slurm: more sbatch options, after the config's, e.g. "--partition=gpu --time=4:00:00"
+The command line's --num-threads, --mem and --gpu override the config's cpus, mem and gpus.
 
 Slurm backend: writes the batch script <logdir>/q/<name>.sh and submits the whole array at once,
-    sbatch --wait --array=1-N[%max-jobs] --job-name=<name> --output=<logdir>/q/<name>.%a.out
-           [--mem=M] [--cpus-per-task=T] [--gres=gpu:G] <slurm-opts> <logdir>/q/<name>.sh
-Each array task runs `run.py --backend local JOB=$SLURM_ARRAY_TASK_ID <log> <command>` (same
-python, same working directory, the submitting shell's environment), so logs are framed exactly as
-locally and must live on a file system the nodes share. Logs are removed before submission, then
-read back after `sbatch --wait` returns: a log without its "# Ended (code 0)" line counts as failed
-(see q/<name>.<job>.out for what Slurm said, e.g. a time limit).
+    sbatch --parsable --job-name=<name> --array=1-N[%max-jobs] --output=<logdir>/q/<name>.%a.out
+           <resources> <logdir>/q/<name>.sh
+then polls squeue until no task is pending, running or completing (every 0.2 s at first, backing off
+to 10 s). Each array task runs `run.py --backend local JOB=$SLURM_ARRAY_TASK_ID <log> <command>` (same
+python, same working directory, the submitting shell's environment), so the job itself writes its log,
+framed exactly as locally; logs must live on a file system the nodes share. Logs are removed before
+submission and read back at the end: a log without its "# Ended" line (the job was cancelled, killed at
+its time limit, lost with its node) counts as failed, and Slurm's state for it (scontrol, else sacct)
+is printed beside the path of q/<name>.<job>.out, where Slurm wrote what it had to say.
+SIGINT, SIGTERM or SIGHUP to run.py cancels the array (scancel) and waits until it has left the queue.
+A SIGKILL cannot be caught: the array then runs on (`scancel --name=<name>` stops it).
 """
 from __future__ import annotations
 
@@ -72,9 +82,11 @@ class Spec:
     max_jobs: int | None = None
     backend: str = "local"
     slurm_opts: str = ""
-    mem: str | None = None
-    num_threads: int = 1
-    gpu: int = 0
+    mem: str | None = None       # None: not given (the Slurm config's value, if any, holds)
+    num_threads: int | None = None
+    gpu: int | None = None
+    tasks_per_node: int | None = None
+    config: str | None = None
     jobs: list[int] = field(init=False)
 
     def __post_init__(self):
@@ -106,9 +118,10 @@ def usage_error(message: str):
 def parse_args(argv: list[str]) -> Spec:
     """Options and the JOB=a:b range may come in any order before the log (as in run.pl)."""
     options = {"max_jobs": None, "backend": "local", "slurm_opts": "", "mem": None,
-               "num_threads": 1, "gpu": 0}
+               "num_threads": None, "gpu": None, "tasks_per_node": None, "config": None}
     names = {"max-jobs": "max_jobs", "max-jobs-run": "max_jobs", "backend": "backend",
-             "slurm-opts": "slurm_opts", "mem": "mem", "num-threads": "num_threads", "gpu": "gpu"}
+             "slurm-opts": "slurm_opts", "mem": "mem", "num-threads": "num_threads", "gpu": "gpu",
+             "tasks-per-node": "tasks_per_node", "config": "config"}
     var, first, last = None, 1, 1
     i = 0
     while i < len(argv):
@@ -136,7 +149,7 @@ def parse_args(argv: list[str]) -> Spec:
             value = argv[i + 1]
             i += 1
         i += 1
-        if key in ("max_jobs", "num_threads", "gpu"):
+        if key in ("max_jobs", "num_threads", "gpu", "tasks_per_node"):
             if not re.fullmatch(r"[0-9]+", value) or (key != "gpu" and int(value) < 1):
                 usage_error(f"--{name} needs a positive integer, got '{value}'")
             value = int(value)
@@ -202,7 +215,7 @@ class LocalRunner:
         code = 128 - code if code < 0 else code     # killed by signal s: 128 + s, as bash says
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"# Accounting: time={round(time.monotonic() - start)} "
-                    f"threads={spec.num_threads}\n# Ended (code {code}) at {now()}\n")
+                    f"threads={spec.num_threads or 1}\n# Ended (code {code}) at {now()}\n")
         return code
 
     def kill_all(self, sig: int):
@@ -234,55 +247,215 @@ class LocalRunner:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_slurm(spec: Spec) -> dict[int, int]:
-    """Submit the jobs as one Slurm array with sbatch --wait; the codes read back from the logs."""
-    template = Path(spec.log)
-    name = template.name
-    if spec.var:
-        name = name.replace(f".{spec.var}", "").replace(spec.var, "")
-    name = name.removesuffix(".log") or "job"
-    qdir = template.parent / "q"
-    qdir.mkdir(parents=True, exist_ok=True)
-    for job in spec.jobs:
-        spec.log_path(job).unlink(missing_ok=True)
-    words = [shlex.quote(w) for w in (sys.executable, str(Path(__file__).resolve()),
-                                      "--backend", "local", "--num-threads", str(spec.num_threads))]
-    if spec.var:
-        words.append(f'"{spec.var}=${{SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}}"')
-    words += [shlex.quote(w) for w in [spec.log] + spec.args]
-    script = qdir / f"{name}.sh"
-    script.write_text("#!/usr/bin/env bash\n"
-                      f"# Written by utils/run.py: {len(spec.jobs)} job(s), logs {spec.log}\n"
-                      f"cd {shlex.quote(os.getcwd())}\n"
-                      f"exec {' '.join(words)}\n")
-    script.chmod(0o755)
-    sbatch = ["sbatch", "--wait", f"--job-name={name}"]
-    if spec.var:
-        limit = f"%{spec.max_jobs}" if spec.max_jobs and spec.max_jobs < len(spec.jobs) else ""
-        sbatch += [f"--array={spec.first}-{spec.last}{limit}", f"--output={qdir}/{name}.%a.out"]
-    else:
-        sbatch += [f"--output={qdir}/{name}.out"]
-    if spec.mem:
-        sbatch.append(f"--mem={spec.mem}")
-    if spec.num_threads > 1:
-        sbatch.append(f"--cpus-per-task={spec.num_threads}")
-    if spec.gpu:
-        sbatch.append(f"--gres=gpu:{spec.gpu}")
-    sbatch += shlex.split(spec.slurm_opts) + [str(script)]
+SLURM_KEYS = {"partition": "--partition={}", "cpus": "--cpus-per-task={}", "mem": "--mem={}",
+              "gpus": "--gres=gpu:{}", "time": "--time={}", "nodes": "--nodes={}", "extra": None}
+
+
+def slurm_config(spec: Spec) -> dict:
+    """The resources of conf/slurm.yaml (or --config, or $ECHO_SLURM_CONFIG); {} when there is none."""
+    path = spec.config or os.environ.get("ECHO_SLURM_CONFIG") or ""
+    if not path:
+        if not Path("conf/slurm.yaml").is_file():
+            return {}
+        path = "conf/slurm.yaml"
+    import yaml     # only here: the local backend runs under any python3
     try:
-        submitted = subprocess.run(sbatch, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        print(f"{PROG}: --backend slurm needs sbatch on PATH", file=sys.stderr)
+        conf = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        print(f"{PROG}: cannot read the Slurm config {path}: {e}", file=sys.stderr)
         sys.exit(1)
-    codes = {}
-    for job in spec.jobs:
-        log = spec.log_path(job)
-        found = ENDED.findall(log.read_text(encoding="utf-8", errors="replace")) if log.is_file() else []
-        codes[job] = int(found[-1]) if found else (submitted.returncode or 1)
-    return codes
+    unknown = sorted(set(conf) - set(SLURM_KEYS)) if isinstance(conf, dict) else ["(not a mapping)"]
+    if unknown:
+        print(f"{PROG}: {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(SLURM_KEYS)}",
+              file=sys.stderr)
+        sys.exit(1)
+    return conf
 
 
-def report(spec: Spec, codes: dict[int, int]) -> int:
+def sbatch_resources(spec: Spec) -> list[str]:
+    """sbatch options: the config's, overridden by --num-threads, --mem, --gpu; then --slurm-opts."""
+    conf = {k: v for k, v in slurm_config(spec).items() if v not in (None, "")}
+    for key, value in (("cpus", spec.num_threads), ("mem", spec.mem), ("gpus", spec.gpu)):
+        if value is not None:
+            conf[key] = value
+    if not spec.tasks_per_node:
+        conf.pop("nodes", None)         # the nodes of a job of several tasks (training), not of each job
+    options = [SLURM_KEYS[k].format(conf[k]) for k in SLURM_KEYS if k != "extra" and k in conf
+               and not (k in ("cpus", "gpus") and str(conf[k]) == "0")]
+    if spec.tasks_per_node:
+        options.append(f"--ntasks-per-node={spec.tasks_per_node}")
+    extra = conf.get("extra", [])
+    options += shlex.split(extra) if isinstance(extra, str) else [str(e) for e in extra]
+    return options + shlex.split(spec.slurm_opts)
+
+
+def slurm_command(*args: str, check=True, optional=False) -> subprocess.CompletedProcess:
+    """Run a Slurm client; exit with its message when it fails and `check`, or is missing and not `optional`."""
+    try:
+        return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=check)
+    except FileNotFoundError:
+        if optional:
+            return subprocess.CompletedProcess(args, 127, "", f"{args[0]}: not found")
+        print(f"{PROG}: --backend slurm needs {args[0]} on PATH", file=sys.stderr)
+        sys.exit(1)
+    except subprocess.CalledProcessError as e:
+        print(f"{PROG}: {' '.join(args)} failed (exit {e.returncode}): {e.stderr.strip()}", file=sys.stderr)
+        sys.exit(1)
+
+
+class SlurmRunner:
+    """Submits the jobs of a Spec as one Slurm job array, waits for it, reads the codes back from the logs.
+
+    Each array task runs `run.py --backend local JOB=$SLURM_ARRAY_TASK_ID <log> <command>` (same python,
+    working directory and environment), so the job itself writes its framed log, as locally."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.job_id: str | None = None
+        self.squeue_failed = False
+        template = Path(spec.log)
+        name = template.name
+        if spec.var:
+            name = name.replace(f".{spec.var}", "").replace(spec.var, "")
+        self.name = name.removesuffix(".log") or "job"
+        self.qdir = template.parent / "q"
+
+    def write_script(self) -> Path:
+        spec = self.spec
+        words = [shlex.quote(w) for w in (sys.executable, str(Path(__file__).resolve()), "--backend", "local",
+                                          "--num-threads", str(spec.num_threads or 1))]
+        if spec.var:
+            words.append(f'"{spec.var}=${{SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}}"')
+        words += [shlex.quote(w) for w in [spec.log] + spec.args]
+        script = self.qdir / f"{self.name}.sh"
+        script.write_text("#!/usr/bin/env bash\n"
+                          f"# Written by utils/run.py: {len(spec.jobs)} job(s), logs {spec.log}\n"
+                          f"cd {shlex.quote(os.getcwd())}\n"
+                          f"exec {' '.join(words)}\n")
+        script.chmod(0o755)
+        return script
+
+    def sbatch_args(self, script: Path) -> list[str]:
+        spec = self.spec
+        args = ["sbatch", "--parsable", f"--job-name={self.name}"]
+        if spec.var:
+            limit = f"%{spec.max_jobs}" if spec.max_jobs and spec.max_jobs < len(spec.jobs) else ""
+            args += [f"--array={spec.first}-{spec.last}{limit}", f"--output={self.qdir}/{self.name}.%a.out"]
+        else:
+            args += [f"--output={self.qdir}/{self.name}.out"]
+        return args + sbatch_resources(spec) + [str(script)]
+
+    def submit(self):
+        self.qdir.mkdir(parents=True, exist_ok=True)
+        for job in self.spec.jobs:
+            self.spec.log_path(job).unlink(missing_ok=True)
+        out = slurm_command(*self.sbatch_args(self.write_script())).stdout.strip()
+        match = re.search(r"(\d+)(;\S+)?\s*$", out)
+        if not match:
+            print(f"{PROG}: sbatch printed no job id: {out!r}", file=sys.stderr)
+            sys.exit(1)
+        self.job_id = match.group(1)
+
+    def queued(self) -> bool:
+        """Whether a task of the array is pending, running or completing (when squeue fails: yes)."""
+        r = slurm_command("squeue", "-h", "-j", self.job_id, "-o", "%i", check=False)
+        if r.returncode != 0 and "Invalid job id" not in r.stderr:
+            if not self.squeue_failed:      # slurmctld busy or restarting: say so once, and keep waiting
+                print(f"{PROG}: squeue failed ({r.stderr.strip()}); still waiting for Slurm job {self.job_id}",
+                      file=sys.stderr)
+                self.squeue_failed = True
+            return True
+        return r.returncode == 0 and bool(r.stdout.strip())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Poll squeue until the array has left the queue: every 0.2 s at first, every 10 s at most."""
+        delay, deadline = 0.2, None if timeout is None else time.monotonic() + timeout
+        while self.queued():
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 1.5, 10.0)
+        return True
+
+    def cancel(self):
+        if self.job_id is None:
+            return
+        slurm_command("scancel", self.job_id, check=False)
+        if not self.wait(timeout=60):
+            print(f"{PROG}: Slurm job {self.job_id} is still in the queue 60 s after scancel", file=sys.stderr)
+
+    def slurm_states(self) -> dict[int, tuple[str, int]]:
+        """Slurm's word on each task: {job: (state, code)}, from scontrol, else sacct ({} if neither knows)."""
+        states = {}
+        r = slurm_command("scontrol", "-o", "show", "job", self.job_id, check=False, optional=True)
+        for line in r.stdout.splitlines() if r.returncode == 0 else []:
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            for task in task_ids(fields.get("ArrayTaskId", str(self.spec.first))):
+                if "JobState" in fields:
+                    states[task] = (fields["JobState"], exit_code(fields.get("ExitCode", "1:0")))
+        if states:
+            return states
+        r = slurm_command("sacct", "-n", "-P", "-X", "-j", self.job_id, "-o", "JobID,State,ExitCode", check=False,
+                          optional=True)
+        for line in r.stdout.splitlines() if r.returncode == 0 else []:
+            job_id, state, code = (line.split("|") + ["", ""])[:3]
+            tasks = job_id.partition("_")[2].strip("[]") if "_" in job_id else str(self.spec.first)
+            for task in task_ids(tasks):
+                states[task] = (state.split()[0] if state else "UNKNOWN", exit_code(code))
+        return states
+
+    def codes(self) -> tuple[dict[int, int], dict[int, str]]:
+        """Each job's code from its log's "# Ended" line, and notes on failed jobs from Slurm's state: a job
+        without that line failed (cancelled before it started, lost with its node, ...); one that got
+        SIGTERM may have been cancelled or reached its time limit."""
+        codes: dict[int, int | None] = {}
+        for job in self.spec.jobs:
+            log = self.spec.log_path(job)
+            found = ENDED.findall(log.read_text(encoding="utf-8", errors="replace")) if log.is_file() else []
+            codes[job] = int(found[-1]) if found else None
+        failed = [job for job, code in codes.items() if code != 0]
+        states = self.slurm_states() if failed else {}
+        notes = {}
+        for job in failed:
+            state, code = states.get(job, ("UNKNOWN", 1))
+            task = f"{self.job_id}_{job}" if self.spec.var else self.job_id
+            out = self.qdir / (f"{self.name}.{job}.out" if self.spec.var else f"{self.name}.out")
+            if codes[job] is None:
+                codes[job] = code or 1
+                notes[job] = (f"{PROG}: job {job} (Slurm job {task}) ended {state} without finishing its log; "
+                              f"Slurm's output is in {out}")
+            elif state not in ("FAILED", "COMPLETED", "UNKNOWN"):
+                notes[job] = f"{PROG}: job {job} (Slurm job {task}) ended {state}; Slurm's output is in {out}"
+        return codes, notes
+
+    def run(self) -> tuple[dict[int, int], dict[int, str]]:
+        self.submit()
+        try:
+            self.wait()
+        except BaseException:
+            self.cancel()
+            raise
+        return self.codes()
+
+
+def task_ids(text: str) -> list[int]:
+    """The array tasks of Slurm's "3", "2-4", "2-4%1" or "1,3-5" (pending tasks share one record)."""
+    tasks = []
+    for part in text.partition("%")[0].split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (last.isdigit() or not last):
+            tasks += range(int(first), int(last or first) + 1)
+    return tasks
+
+
+def exit_code(slurm_code: str) -> int:
+    """Slurm's "code:signal" as a shell would say it (128 + signal when killed)."""
+    code, _, sig = slurm_code.partition(":")
+    return 128 + int(sig) if sig.isdigit() and int(sig) else int(code) if code.isdigit() else 1
+
+
+def report(spec: Spec, codes: dict[int, int], notes: dict[int, str] | None = None) -> int:
+    """0 when every job succeeded; else the count, the first failing log's tail (and Slurm's word), 1."""
     failed = [job for job in spec.jobs if codes[job] != 0]
     if not failed:
         return 0
@@ -291,9 +464,12 @@ def report(spec: Spec, codes: dict[int, int]) -> int:
     if log.is_file():
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
         print("\n".join(tail), file=sys.stderr)
-    else:
+    elif not (notes and failed[0] in notes):
         print(f"{PROG}: the job wrote no log; see {Path(spec.log).parent / 'q'} for Slurm's output",
               file=sys.stderr)
+    for job in failed:
+        if notes and job in notes:
+            print(notes[job], file=sys.stderr)
     return 1
 
 
@@ -305,12 +481,17 @@ def main(argv: list[str]) -> int:
     spec = parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_sigterm)
+    notes: dict[int, str] = {}
     try:
-        codes = run_slurm(spec) if spec.backend == "slurm" else LocalRunner(spec).run()
+        if spec.backend == "slurm":
+            codes, notes = SlurmRunner(spec).run()
+        else:
+            codes = LocalRunner(spec).run()
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; running jobs were killed", file=sys.stderr)
+        what = "the Slurm array was cancelled" if spec.backend == "slurm" else "running jobs were killed"
+        print(f"{PROG}: interrupted; {what}", file=sys.stderr)
         return 130
-    return report(spec, codes)
+    return report(spec, codes, notes)
 
 
 if __name__ == "__main__":

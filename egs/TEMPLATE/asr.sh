@@ -176,6 +176,12 @@ if ! "$skip_train" && stage_on 3; then
   if [ "$replay" != "$(cat "$exp/run.sh" 2>/dev/null)" ]; then echo "$replay" > "$exp/run.sh"; chmod +x "$exp/run.sh"; fi
   launcher=(python)
   [ "$ngpu" -gt 1 ] && launcher=(torchrun --standalone --nproc_per_node "$ngpu")
+  if [ "$cmd_backend" = slurm ]; then
+    # One Slurm job of max(1, ngpu) trainers a node (nodes: conf/slurm.yaml), started by srun; each reads its
+    # rank from Slurm's variables (echo/train/distributed.py). Waits for the job; scancels it when interrupted.
+    launcher=(utils/run.py --backend slurm --gpu "$ngpu" --tasks-per-node "$((ngpu > 1 ? ngpu : 1))"
+              "$exp/log/train.slurm.log" srun python)
+  fi
   # shellcheck disable=SC2086
   "${launcher[@]}" -m echo.bin.train --config "$train_config" --train "$dump_dir/$train_set" --valid "$dump_dir/$valid_set" \
     --token-dir "$token_dir" --tag "$tag" --exp-dir exp --ngpu "$ngpu" $train_args
