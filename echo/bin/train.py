@@ -50,8 +50,8 @@ from echo.train.checkpoint import save_checkpoint
 from echo.train.sampler import BucketBatchSampler
 from echo.train.schedule import build_scheduler
 from echo.train.specaug import SpecAugConfig, spec_augment
-from echo.train.trainer import (Meter, autocast, close_logging, copy_assets, hms, log, memory_summary, move,
-                                oom_hint, peak_memory_mb, setup_logging, unused_parameters, validate)
+from echo.train.trainer import (Meter, autocast, close_logging, copy_assets, hms, log, malloc_in_use, memory_summary,
+                                move, oom_hint, peak_memory_mb, setup_logging, unused_parameters, validate)
 
 
 def parse_args(argv=None):
@@ -121,6 +121,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     log.info("python -m echo.bin.train %s", " ".join(shlex.quote(a) for a in argv))
     log.info("device %s, %d process(es), torch %s, %d threads", info.device, info.world_size,
              torch.__version__, torch.get_num_threads())
+    log.info("malloc: %s", malloc_in_use())
     set_seed(t["seed"])   # the same on every rank: identical initial weights
 
     # ---- data and model

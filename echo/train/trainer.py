@@ -77,6 +77,18 @@ def current_rss_mb() -> float | None:
         return None
 
 
+def malloc_in_use() -> str:
+    """'jemalloc' or 'tcmalloc' when one is loaded into this process (egs/TEMPLATE/path.sh preloads jemalloc),
+    else 'glibc' (whose heap fragments under training; see path.sh): train.log says which, since memory
+    figures depend on it."""
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return "unknown"
+    return next((name for name in ("jemalloc", "tcmalloc") if f"lib{name}" in maps), "glibc")
+
+
 def peak_memory_mb(device: torch.device) -> dict:
     """Resident memory of this process now (rss_mb) and at its peak (peak_rss_mb), and the peak GPU
     memory allocated by torch, in MiB."""

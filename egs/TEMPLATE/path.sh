@@ -11,3 +11,18 @@ export VIRTUAL_ENV="$ECHO_ROOT/tools/venv"
 export PYTHONPATH="$ECHO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export LC_ALL=C            # sort in C byte order, like Kaldi
 export PYTHONIOENCODING=utf-8 PYTHONUNBUFFERED=1
+# Memory allocator: jemalloc when installed (tools/install_jemalloc.sh; tools/install.sh runs it). glibc's malloc
+# fragments its heap under training's ever-changing activation sizes (train.log's rss grows every epoch: +56 %
+# by epoch 15 of synth_digits), and keeping large blocks mapped instead costs double the memory; jemalloc keeps
+# both speed and memory flat (numbers: test/bench/bench_alloc.py, bench_memory.py). ECHO_MALLOC=glibc opts out.
+if [ "${ECHO_MALLOC:-jemalloc}" = jemalloc ] && [[ "${LD_PRELOAD:-}" != *libjemalloc* ]]; then
+  echo_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
+  if [ -n "$echo_jemalloc" ]; then
+    export LD_PRELOAD="$echo_jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
+  elif [ -z "${ECHO_MALLOC_WARNED:-}" ]; then
+    echo "path.sh: WARNING: jemalloc not found (run tools/install_jemalloc.sh as root); glibc malloc: training" \
+         "memory grows by epoch. ECHO_MALLOC=glibc silences this." >&2
+    export ECHO_MALLOC_WARNED=1
+  fi
+  unset echo_jemalloc
+fi
