@@ -44,7 +44,10 @@ SETTINGS = {
     "glibc_pad": {"MALLOC_MMAP_THRESHOLD_": str(4 << 20), "MALLOC_TOP_PAD_": str(64 << 20),
                   "MALLOC_TRIM_THRESHOLD_": str(256 << 20)},
     "jemalloc": {"LD_PRELOAD": JEMALLOC},
-    "jemalloc_bg": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "background_thread:true"},
+    # jemalloc gives blocks over oversize_threshold (8 MiB) an arena of their own that purges at once (each
+    # step's large activations fault in anew); 0 keeps them in the ordinary arenas, purged after their decay
+    # time by a background thread
+    "jemalloc_keep": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "oversize_threshold:0,background_thread:true"},
     "tcmalloc": {"LD_PRELOAD": TCMALLOC},
 }
 SIZES = {   # EchoConfig fields
@@ -113,7 +116,7 @@ def run_child(tmp: Path, size: str, setting: str, args) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="default,espnet")
-    p.add_argument("--settings", default="glibc,glibc_nomap,glibc_mmap4m,jemalloc")
+    p.add_argument("--settings", default="glibc,glibc_nomap,jemalloc,jemalloc_keep")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--utts", type=int, default=80)
     p.add_argument("--frames", type=int, nargs=2, default=(100, 600), help="utterance lengths, min max")
