@@ -19,10 +19,11 @@ if [ "${ECHO_MALLOC:-jemalloc}" = jemalloc ] && [[ "${LD_PRELOAD:-}" != *libjema
   echo_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
   if [ -n "$echo_jemalloc" ]; then
     export LD_PRELOAD="$echo_jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
-    # Blocks over 8 MiB (a large model's activations) would get an arena that returns them to the kernel at
-    # once, so every step faults them in again; keep them like the rest, purged by a background thread after
-    # jemalloc's decay time (10 s).
-    export MALLOC_CONF="${MALLOC_CONF:-oversize_threshold:0,background_thread:true}"
+    # Freed pages stay with the process for reuse: with jemalloc's default purging (and its arena for blocks
+    # over 8 MiB, purged at once) every step of a large model faults its activations in again (9.75 M model:
+    # 220 k faults and a quarter of CPU time in the kernel per step, test/bench/bench_alloc.py). jemalloc reuses
+    # them for blocks of any size, so RSS stays at the peak of live memory, not above it as glibc's heap does.
+    export MALLOC_CONF="${MALLOC_CONF:-oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1}"
   elif [ -z "${ECHO_MALLOC_WARNED:-}" ]; then
     echo "path.sh: WARNING: jemalloc not found (run tools/install_jemalloc.sh as root); glibc malloc: training" \
          "memory grows by epoch. ECHO_MALLOC=glibc silences this." >&2
