@@ -45,5 +45,7 @@ for m in ["torch", "numpy", "sentencepiece", "kaldiio", "pyworld", "jiwer", "con
 import torch
 print(f"tools/install.sh: torch {torch.__version__}, cuda available: {torch.cuda.is_available()}")
 PY
+# jemalloc for training (egs/TEMPLATE/path.sh preloads it): apt as root; elsewhere a warning, glibc malloc
+"$tools_dir/install_jemalloc.sh" || true
 echo "$want" > "$stamp"
 echo "tools/install.sh: installed into $venv in $(( $(date +%s) - start )) s"

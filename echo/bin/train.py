@@ -54,8 +54,8 @@ from echo.train.checkpoint import save_checkpoint
 from echo.train.sampler import BucketBatchSampler
 from echo.train.schedule import build_scheduler
 from echo.train.specaug import SpecAugConfig, spec_augment
-from echo.train.trainer import (Meter, autocast, close_logging, hms, log, move, oom_hint,
-                                peak_memory_mb, setup_logging, unused_parameters, validate)
+from echo.train.trainer import (Meter, autocast, close_logging, hms, log, malloc_in_use, memory_summary, move,
+                                oom_hint, peak_memory_mb, setup_logging, unused_parameters, validate)
 
 
 def parse_args(argv=None):
@@ -173,6 +173,7 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     log.info("python -m echo.bin.train %s", " ".join(shlex.quote(a) for a in argv))
     log.info("device %s, %d process(es), torch %s, %d threads", info.device, info.world_size,
              torch.__version__, torch.get_num_threads())
+    log.info("malloc: %s", malloc_in_use())
     set_seed(t["seed"])   # the same on every rank: identical initial weights
 
     # ---- data and model
@@ -390,11 +391,11 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
         record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         history.append(record)
         log.info("epoch %d done: train loss %.3f acc %s | valid loss %.3f (ctc %.3f att %.3f) acc %s cer %s | "
-                 "updates skipped for non-finite loss %d, gradient %d | peak memory %s", epoch,
+                 "updates skipped for non-finite loss %d, gradient %d | memory: %s", epoch,
                  train_stats["loss"], fmt(record["train.acc"]), metrics["valid.loss"], metrics["valid.loss_ctc"],
                  metrics["valid.loss_att"], fmt(metrics["valid.acc"]), fmt(metrics["valid.cer"]),
                  counters["nonfinite_loss"], counters["nonfinite_grad"],
-                 ", ".join(f"{k[5:-3]} {v:.0f} MiB" for k, v in record.items() if k.startswith("peak_")))
+                 memory_summary(record))
         if gates or pitch:
             log.info("gates %s pitch %s", {k: round(v, 4) for k, v in gates.items() if "." not in k},
                      {k: round(v, 4) for k, v in pitch.items()})

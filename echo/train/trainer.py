@@ -66,15 +66,47 @@ def close_logging() -> None:
     logger.propagate = True
 
 
+def current_rss_mb() -> float | None:
+    """Resident memory of this process now, in MiB (None where /proc is missing, e.g. macOS).
+    ru_maxrss is a peak and cannot show whether memory is still growing; this can."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def malloc_in_use() -> str:
+    """'jemalloc' or 'tcmalloc' when one is loaded into this process (egs/TEMPLATE/path.sh preloads jemalloc),
+    else 'glibc' (whose heap fragments under training; see path.sh): train.log says which, since memory
+    figures depend on it."""
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return "unknown"
+    return next((name for name in ("jemalloc", "tcmalloc") if f"lib{name}" in maps), "glibc")
+
+
 def peak_memory_mb(device: torch.device) -> dict:
-    """Peak resident memory of this process (and peak GPU memory allocated by torch), in MiB."""
+    """Resident memory of this process now (rss_mb) and at its peak (peak_rss_mb), and the peak GPU
+    memory allocated by torch, in MiB."""
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"peak_rss_mb": rss / 2**20 if sys.platform == "darwin" else rss / 1024}   # bytes vs KiB
+    out = {"rss_mb": current_rss_mb(),
+           "peak_rss_mb": rss / 2**20 if sys.platform == "darwin" else rss / 1024}   # bytes vs KiB
     if device.type == "cuda":
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
+
+
+def memory_summary(record: dict) -> str:
+    """'rss 812 MiB, peak rss 840 MiB[, peak gpu ...]' from the keys of peak_memory_mb in a history record."""
+    names = {"rss_mb": "rss", "peak_rss_mb": "peak rss", "peak_gpu_mb": "peak gpu"}
+    return ", ".join(f"{names[k]} {record[k]:.0f} MiB" for k in names if record.get(k) is not None)
 
 
 def hms(seconds: float) -> str:

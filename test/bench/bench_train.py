@@ -55,12 +55,13 @@ from echo.text.tokenizer import build_token_list  # noqa: E402
 DIGITS = "zero one two three four five six seven eight nine oh".split()
 
 
-def make_dump(d: Path, n: int, seed: int) -> None:
+def make_dump(d: Path, n: int, seed: int, frames: tuple[int, int] = (100, 300)) -> None:
+    """A dump dir of n synthetic utterances, frames[0]..frames[1] frames long (uniform)."""
     rng = np.random.default_rng(seed)
     d.mkdir(parents=True)
     feats, f0, text = {}, {}, {}
     for i in range(n):
-        T = int(rng.integers(100, 301))
+        T = int(rng.integers(frames[0], frames[1] + 1))
         utt = f"u{i:05d}"
         feats[utt] = rng.normal(size=(T, 80)).astype(np.float32)
         f0[utt] = np.where(rng.random(T) < 0.7, rng.uniform(90, 250), 0.0).astype(np.float32)
