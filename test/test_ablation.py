@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from echo.bin import ablation_report as report
 from echo.plot.gates import parse_gate_log
@@ -119,10 +120,57 @@ def test_every_ablation_config_is_a_valid_training_config():
         features = data.pop("features", None)
         cfg = config.merge(config.defaults(EchoConfig), data, EchoConfig, name)
         EchoConfig(**cfg["model"])
-        switches = {k: cfg["model"][k] for k in ("theta_mode", "radius_mode", "pitch_bias", "gate")}
+        switches = {k: cfg["model"][k] for k in ("theta_mode", "radius_mode", "pitch_bias", "gate", "value_rotary")}
         if name in ("baseline", "fbank_pitch"):
-            assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none"}
-        assert (features is not None) == (name == "fbank_pitch")
+            assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none",
+                                "value_rotary": False}
+        assert (features is not None) == name.startswith("fbank_pitch")
+        # like with like: a mechanism on the features' track, or on top of the features, reads their pitch
+        assert (cfg["model"]["pitch_source"] == "features") == (name.endswith("_featsrc") or
+                                                                name.startswith("fbank_pitch_"))
+        if name.startswith("fbank_pitch_") or name.endswith("_featsrc"):
+            mechanism = name.removeprefix("fbank_pitch_").removesuffix("_featsrc")
+            first_round = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{mechanism}.yaml")["model"]
+            expected = {k: v for k, v in first_round.items() if k != "pitch_source"}
+            if mechanism == "all_on":
+                expected["value_rotary"] = True
+            assert {k: cfg["model"][k] for k in expected} == expected, name
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")))
+def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
+    """Each config laid over synth_tones' training config (the recipe's size), with 83-dim features where the
+    config asks for the pitch dump: the model is built and one AdamW step changes its pitch parameters."""
+    from echo.model.echo import EchoConfig, EchoModel
+    from echo.train import config
+
+    data = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{name}.yaml")
+    features = data.pop("features", None)
+    base = config.load_yaml(ROOT / "egs/synth_tones/conf/train.yaml")
+    cfg = config.merge(config.merge(config.defaults(EchoConfig), base, EchoConfig, "train.yaml"), data,
+                       EchoConfig, name)
+    idim = 83 if features else 80
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        model = EchoModel(EchoConfig(idim=idim, vocab_size=20, **cfg["model"]))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+        lens = torch.tensor([96, 70])
+        f0 = torch.where(torch.rand(2, 96) > 0.3, 100 + 100 * torch.rand(2, 96), torch.zeros(2, 96))
+        loss, stats = model(torch.randn(2, 96, idim), lens, f0, torch.tensor([[3, 4, 5], [6, 7, -1]]),
+                            torch.tensor([3, 2]))
+        assert torch.isfinite(loss) and stats["ctc_infeasible"] == 0
+        loss.backward()
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        optimizer.step()
+        pitch = [k for k in before if any(s in k for s in ("log_theta0", "theta_gain", "radius_alpha",
+                                                           "bias_lambda", "gate", "value_beta"))]
+        assert all(not torch.equal(before[k], p) for k, p in model.named_parameters() if k in pitch), name
+        assert bool(pitch) == (name not in ("baseline", "fbank_pitch", "radius_f0", "radius_f0_featsrc",
+                                            "fbank_pitch_radius_f0")), name
+    finally:
+        torch.set_num_threads(n)
     assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True
 
 

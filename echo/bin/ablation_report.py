@@ -37,8 +37,10 @@ from pathlib import Path
 import yaml
 from echo.io import atomic
 
-DEFAULT_ORDER = ("baseline", "fbank_pitch", "theta_utterance", "theta_frame", "radius_f0", "radius_logf0",
-                 "pitch_bias", "f0_gate", "all_on")
+MECHANISMS = ("theta_utterance", "theta_frame", "radius_f0", "radius_logf0", "pitch_bias", "f0_gate", "value_rotary")
+# the first round's configs, then (issue 18) each mechanism on the pitch features' track, and on top of fbank_pitch
+DEFAULT_ORDER = ("baseline", "fbank_pitch", *MECHANISMS, "all_on", *(f"{m}_featsrc" for m in MECHANISMS),
+                 *(f"fbank_pitch_{m}" for m in MECHANISMS), "fbank_pitch_all_on")
 RUN_DIR = re.compile(r"^(?P<config>[A-Za-z0-9_.-]+)_seed(?P<seed>\d+)$")
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ")
 EPOCH_JSON = re.compile(r"^epoch(\d+)\.json$")
