@@ -315,3 +315,47 @@ def test_a_field_missing_from_an_older_config_counts_as_its_default():
     assert report.config_changes(new, old, "fbank80", "fbank80") == "none"
     newer = {"model": {"theta_mode": "frame"}, "specaug": {"enabled": True, "warp_max": 0.1}}
     assert report.config_changes(newer, old, "fbank80", "fbank80") == "model.theta_mode=frame, specaug.warp_max=0.1"
+
+
+# ---------------------------------------------------------------- learning curves as numbers
+
+def curve_run(config: str, seed: int, cers: list[float], steps_per_epoch: int = 100) -> "report.Run":
+    history = [{"epoch": e, "step": steps_per_epoch * e, "valid.cer": c, "valid.loss": 10 * c}
+               for e, c in enumerate(cers, start=1)]
+    return report.Run(config=config, seed=seed, path=Path(f"/x/{config}_seed{seed}"), history=history)
+
+
+def test_updates_to_reach_and_last_epoch_change_on_known_histories():
+    run = curve_run("a", 0, [0.5, 0.3, 0.2, 0.15, 0.149])
+    assert report.updates_to_reach(run.history, "valid.cer", 0.3) == 200    # at or below: the epoch that hits it
+    assert report.updates_to_reach(run.history, "valid.cer", 0.25) == 300
+    assert report.updates_to_reach(run.history, "valid.cer", 0.1) is None
+    assert report.last_epoch_change(run.history, "valid.cer") == pytest.approx(-0.001 / 0.15)
+    assert report.last_epoch_change(run.history[:1], "valid.cer") is None
+    # epochs without a step or the metric are skipped, not read as 0
+    gappy = [{"epoch": 1, "valid.cer": 0.01}, {"epoch": 2, "step": 50, "valid.cer": None},
+             {"epoch": 3, "step": 90, "valid.cer": 0.2}]
+    assert report.updates_to_reach(gappy, "valid.cer", 0.3) == 90
+
+
+def test_learning_curve_section_counts_seeds_that_never_reach_the_target():
+    by_config = {"fast": [curve_run("fast", 0, [0.3, 0.1, 0.05, 0.05]), curve_run("fast", 1, [0.2, 0.1, 0.06, 0.06])],
+                 "slow": [curve_run("slow", 0, [0.6, 0.4, 0.2, 0.1]), curve_run("slow", 1, [0.7, 0.5, 0.4, 0.3])]}
+    lines = report.learning_curve_lines(by_config, {"valid.cer": 0.1})
+    table = {line.split("|")[1]: line.split("|")[2:-1] for line in lines if line.startswith("|") and "---" not in line}
+    assert table["fast"][0] == "200 ± 0"              # both seeds reach 0.1 at epoch 2
+    assert table["slow"][0] == "400 (1/2)"            # one seed at epoch 4, the other never
+    assert table["fast"][-2:] == ["+0.0 %", "yes"]    # flat over the last epoch
+    assert table["slow"][-1] == "**no**"              # −50 % and −25 %: still improving
+    # default target: the worst config's best mean, (0.1 + 0.3) / 2 = 0.2 (a slow seed still misses it)
+    lines = report.learning_curve_lines(by_config)
+    assert any("valid.cer ≤ 0.2" in line for line in lines)
+    table = {line.split("|")[1]: line.split("|")[2:-1] for line in lines if line.startswith("|") and "---" not in line}
+    assert table["fast"][0] == "150 ± 71" and table["slow"][0] == "300 (1/2)"
+    assert report.learning_curve_lines({"x": [report.Run("x", 0, Path("/x"))]}) == []
+
+
+def test_curve_target_option_rejects_bad_values(tmp_path, capsys):
+    for bad in ("valid.cer", "valid.cer=abc", "valid.acc=0.9"):
+        with pytest.raises(SystemExit):
+            report.main([str(tmp_path), "--curve-target", bad])
