@@ -538,3 +538,15 @@ def test_value_rotary_beta_receives_gradients(source):
     grad = model.encoder.rotary.value_beta.grad
     assert grad is not None and grad.abs().max() > 0
     assert "value_beta_rms" in model.pitch_parameters()
+
+
+def test_feature_source_feeds_theta_and_radius_from_the_features_track():
+    from echo.model.pitch import PitchTrack, feature_track
+    _, lens, f0, _, _ = make_batch([61, 40], [1, 1], unvoiced=(1,))
+    utt, feat = PitchTrack.from_f0(f0, lens, 7, 4), feature_track(f0, lens, 7, 4)
+    # utterance_z: F0 over the voiced mean; features: exp(window-normalised log-F0), same on an unvoiced utterance
+    assert torch.allclose(utt.f0_ratio()[0][utt.voiced[0]], (utt.f0 / utt.mean_f0[:, None])[0][utt.voiced[0]])
+    assert torch.allclose(feat.f0_ratio()[0][feat.voiced[0]], feat.log_ratio[0][feat.voiced[0]].exp())
+    assert bool((feat.f0_ratio()[1] == 1).all()) and float(feat.mean_f0[1]) == 0.0
+    assert abs(float(feat.mean_f0[0]) / float(utt.mean_f0[0]) - 1) < 0.2   # a geometric mean: near, not equal
+    assert float(feat.mean_f0[0]) != float(utt.mean_f0[0])

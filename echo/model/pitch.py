@@ -32,6 +32,7 @@ class PitchTrack:
                  input frames only; 0 where unvoiced or padded; clamped to ±Z_CLAMP
     mean_f0:     (B,) mean F0 in Hz of the voiced valid input frames; 0 when an utterance has none
     valid:       (B, T') bool, frame inside the utterance
+    log_ratio:   (B, T') or None; see f0_ratio (set by feature_track)
     """
     f0: Tensor
     voiced: Tensor
@@ -39,6 +40,15 @@ class PitchTrack:
     z: Tensor
     mean_f0: Tensor
     valid: Tensor
+    log_ratio: Tensor | None = None   # (B, T') log(F0 / reference) where the source defines its own
+
+    def f0_ratio(self) -> Tensor:
+        """(B, T') F0 relative to its reference, 1 where unvoiced or padded: F0 over the utterance's voiced
+        mean (utterance_z), or exp of the window-normalised log-F0 (features: F0 over its window's mean)."""
+        if self.log_ratio is not None:
+            return torch.where(self.voiced, self.log_ratio.exp(), torch.ones_like(self.log_ratio))
+        ratio = self.f0 / self.mean_f0.clamp_min(1.0)[:, None]
+        return torch.where(self.voiced, ratio, torch.ones_like(ratio))
 
     @classmethod
     def from_f0(cls, f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> "PitchTrack":
@@ -151,7 +161,10 @@ def feature_track(f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> Pi
     pooled over the subsampling windows as from_f0 pools: f0 = exp(mean interpolated log-F0), z = mean
     window-normalised log-F0 (not divided by a std: the features are not), voiced_frac = mean soft
     voicing. Interpolation gives every valid frame of an utterance with any voiced frame a pitch, so
-    `voiced` is every valid frame of such an utterance (the soft voicing stays in voiced_frac).
+    `voiced` is every valid frame of such an utterance (the soft voicing stays in voiced_frac). The
+    mechanisms that need an absolute or relative F0 read the same track: mean_f0 (θ per utterance) is
+    the geometric mean of the interpolated F0 over the utterance, and f0_ratio (the F0 radius) is
+    exp(window-normalised log-F0), F0 over its 151-frame window's voiced mean, as the feature has it.
     """
     base = PitchTrack.from_f0(f0, feat_lens, window, stride)   # lengths, valid frames, utterance mean F0
     B, T = f0.shape
@@ -172,7 +185,11 @@ def feature_track(f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> Pi
     voiced = base.valid & has_pitch[:, None]
     zero = torch.zeros_like(base.z, dtype=torch.float64)
     f0_pooled = torch.where(voiced, pool(log_f0).exp(), zero)
-    z = torch.where(voiced, pool(feats[..., 0]).clamp(-Z_CLAMP, Z_CLAMP), zero).float()
+    normalised = torch.where(voiced, pool(feats[..., 0]), zero)
+    z = normalised.clamp(-Z_CLAMP, Z_CLAMP).float()
     voiced_frac = torch.where(base.valid, pool(feats[..., 1]), zero).float()
-    return PitchTrack(f0=f0_pooled, voiced=voiced, voiced_frac=voiced_frac, z=z, mean_f0=base.mean_f0,
-                      valid=base.valid)
+    # the level of the features' own track: geometric mean of the interpolated log-F0 over valid frames
+    n_valid = feat_lens.clamp_min(1).double()
+    mean_f0 = torch.where(has_pitch, (log_f0.sum(1) / n_valid).exp(), torch.zeros_like(base.mean_f0))
+    return PitchTrack(f0=f0_pooled, voiced=voiced, voiced_frac=voiced_frac, z=z, mean_f0=mean_f0,
+                      valid=base.valid, log_ratio=normalised)

@@ -17,6 +17,10 @@ Per head of dimension d there are K = d/2 pairs of channels; pair k of frame t i
   `logf0` r_t = exp(α_h·ẑ_t), α per head initialised 0 (plain rotary at the start of training), the
   exponent clamped to ±ln 4 so that a large learned α cannot overflow fp16 logits.
   `radius_on`: `qk` scales rotated q and k, `k` only k. Unvoiced and padded frames have r = 1.
+- pitch source (`pitch_source`, EchoConfig): every quantity above comes from the PitchTrack the encoder
+  builds: `utterance_z` (F0 and ẑ as described) or `features`, the pitch features' own track
+  (echo/model/pitch.py feature_track): F0 interpolated through unvoiced frames, ẑ the window-normalised
+  log-F0, the F0 radius exp(ẑ) (F0 over its window's mean) and F̄ the utterance's geometric mean.
 - value rotary (`value_rotary`), the mechanism in which pitch reaches what attention reads. Every other
   switch above changes only the logits, i.e. where a query looks; the values it averages carry no
   pitch, so a head can find a rising syllable but cannot tell the next layer "the key I read was a
@@ -200,8 +204,8 @@ class PitchRotary(nn.Module):
         if track is None:
             raise ValueError(f"radius_mode={self.radius_mode!r} needs F0: pass f0 to encode()")
         if self.radius_mode == "f0":
-            ratio = track.f0 / track.mean_f0.clamp_min(1.0)[:, None]
-            r = torch.where(track.voiced, ratio.clamp(*RADIUS_F0_RANGE), torch.ones_like(ratio))
+            r = torch.where(track.voiced, track.f0_ratio().clamp(*RADIUS_F0_RANGE), torch.ones_like(track.z,
+                                                                                                   dtype=track.f0.dtype))
             return r.float()[:, None, :, None]
         log_r = self.radius_alpha.float()[None, :, None, None] * track.z[:, None, :, None]
         return torch.exp(log_r.clamp(-LOGF0_RADIUS_BOUND, LOGF0_RADIUS_BOUND))
