@@ -350,6 +350,7 @@ def test_learning_curve_section_counts_seeds_that_never_reach_the_target():
     # default target: the worst config's best mean, (0.1 + 0.3) / 2 = 0.2 (a slow seed still misses it)
     lines = report.learning_curve_lines(by_config)
     assert any("valid.cer ≤ 0.2" in line for line in lines)
+    assert not any("{" in line for line in lines)   # every placeholder filled in
     table = {line.split("|")[1]: line.split("|")[2:-1] for line in lines if line.startswith("|") and "---" not in line}
     assert table["fast"][0] == "150 ± 71" and table["slow"][0] == "300 (1/2)"
     assert report.learning_curve_lines({"x": [report.Run("x", 0, Path("/x"))]}) == []

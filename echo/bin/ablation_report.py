@@ -324,8 +324,8 @@ def learning_curve_lines(by_config: dict[str, list[Run]], targets: dict[str, flo
              "Updates (optimiser steps) at the first validation at or below each target of the dev metric: "
              "mean ± std over the seeds that reach it, `(k/n)` where only k of n seeds do. Without "
              f"--curve-target the target of `{key}` is the worst config's best value averaged over its seeds, "
-             "a level every config reaches on average. Last epoch: the mean relative change of `{key}` over the final epoch; "
-             f"|change| < {100 * LAST_CHANGE_FLAT:.0f} % counts as flattened.", ""]
+             "a level every config reaches on average. Last epoch: the mean relative change of "
+             f"`{key}` over the final epoch; |change| < {100 * LAST_CHANGE_FLAT:.0f} % counts as flattened.", ""]
     header = ["config", *[f"updates to {k} ≤ {v:.4g}" for k, v in targets.items()], f"best {key}",
               "last epoch", "flattened"]
     lines += ["|" + "|".join(header) + "|", "|" + "---|" * len(header)]

@@ -204,8 +204,7 @@ class PitchRotary(nn.Module):
         if track is None:
             raise ValueError(f"radius_mode={self.radius_mode!r} needs F0: pass f0 to encode()")
         if self.radius_mode == "f0":
-            r = torch.where(track.voiced, track.f0_ratio().clamp(*RADIUS_F0_RANGE), torch.ones_like(track.z,
-                                                                                                   dtype=track.f0.dtype))
+            r = track.f0_ratio().clamp(*RADIUS_F0_RANGE)   # 1 where unvoiced or padded
             return r.float()[:, None, :, None]
         log_r = self.radius_alpha.float()[None, :, None, None] * track.z[:, None, :, None]
         return torch.exp(log_r.clamp(-LOGF0_RADIUS_BOUND, LOGF0_RADIUS_BOUND))
