@@ -41,9 +41,11 @@ def measured_vs_drawn(tone: int, seed: int, variant: str = "m3"):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_resynthesised_syllable_follows_the_drawn_contour(tone, seed):
     measured, drawn, full = measured_vs_drawn(tone, seed)
-    assert len(measured) >= 0.7 * np.count_nonzero(full) * 0.5   # 10 ms frames vs 5 ms: most are voiced
+    drawn_span_10ms = np.count_nonzero(full) * FRAME_PERIOD_MS / 10.0
+    assert len(measured) >= 0.7 * drawn_span_10ms           # the extractor finds most of the span voiced
     error_st = 12 * np.abs(np.log2(measured / drawn))
-    assert np.median(error_st) < 0.5 and np.mean(error_st < 1.0) > 0.85, (tone, seed, error_st.round(2))
+    # measured here: medians 0.01-0.09 semitones, 96-100 % of frames within 1 semitone
+    assert np.median(error_st) < 0.25 and np.mean(error_st < 1.0) > 0.9, (tone, seed, error_st.round(2))
 
 
 def test_drawn_contours_keep_each_tone_recognisable():
