@@ -9,7 +9,10 @@ training step (forward + backward) on 16 utterances of 1.5–2.5 s takes about 0
 ~2.3× that. Narrower convs than ESPnet's (64 instead of d_model channels): with 144 channels the
 subsampling alone doubles the step time. Head dimension 36 leaves 18 rotary pairs per head. Every pitch
 switch defaults to off, so the default model is the plain rotary baseline of the ablations; recipes
-switch pitch on in their config.
+switch pitch on in their config. Of the pitch switches, only the F0 gate and `value_rotary` (rotary.py:
+values turned by the pitch interval between key and query) put pitch into what the model reads; the others
+change where attention looks. `pitch_source` chooses the pitch they all read: the utterance z-score of voiced
+log-F0, or the pitch features' own track computed from the same F0 (pitch.py), so inference needs only F0.
 """
 from __future__ import annotations
 
