@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from echo.bin import ablation_report as report
 from echo.plot.gates import parse_gate_log
@@ -119,10 +120,57 @@ def test_every_ablation_config_is_a_valid_training_config():
         features = data.pop("features", None)
         cfg = config.merge(config.defaults(EchoConfig), data, EchoConfig, name)
         EchoConfig(**cfg["model"])
-        switches = {k: cfg["model"][k] for k in ("theta_mode", "radius_mode", "pitch_bias", "gate")}
+        switches = {k: cfg["model"][k] for k in ("theta_mode", "radius_mode", "pitch_bias", "gate", "value_rotary")}
         if name in ("baseline", "fbank_pitch"):
-            assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none"}
-        assert (features is not None) == (name == "fbank_pitch")
+            assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none",
+                                "value_rotary": False}
+        assert (features is not None) == name.startswith("fbank_pitch")
+        # like with like: a mechanism on the features' track, or on top of the features, reads their pitch
+        assert (cfg["model"]["pitch_source"] == "features") == (name.endswith("_featsrc") or
+                                                                name.startswith("fbank_pitch_"))
+        if name.startswith("fbank_pitch_") or name.endswith("_featsrc"):
+            mechanism = name.removeprefix("fbank_pitch_").removesuffix("_featsrc")
+            first_round = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{mechanism}.yaml")["model"]
+            expected = {k: v for k, v in first_round.items() if k != "pitch_source"}
+            if mechanism == "all_on":
+                expected["value_rotary"] = True
+            assert {k: cfg["model"][k] for k in expected} == expected, name
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")))
+def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
+    """Each config laid over synth_tones' training config (the recipe's size), with 83-dim features where the
+    config asks for the pitch dump: the model is built and one AdamW step changes its pitch parameters."""
+    from echo.model.echo import EchoConfig, EchoModel
+    from echo.train import config
+
+    data = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{name}.yaml")
+    features = data.pop("features", None)
+    base = config.load_yaml(ROOT / "egs/synth_tones/conf/train.yaml")
+    cfg = config.merge(config.merge(config.defaults(EchoConfig), base, EchoConfig, "train.yaml"), data,
+                       EchoConfig, name)
+    idim = 83 if features else 80
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        model = EchoModel(EchoConfig(idim=idim, vocab_size=20, **cfg["model"]))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+        lens = torch.tensor([96, 70])
+        f0 = torch.where(torch.rand(2, 96) > 0.3, 100 + 100 * torch.rand(2, 96), torch.zeros(2, 96))
+        loss, stats = model(torch.randn(2, 96, idim), lens, f0, torch.tensor([[3, 4, 5], [6, 7, -1]]),
+                            torch.tensor([3, 2]))
+        assert torch.isfinite(loss) and stats["ctc_infeasible"] == 0
+        loss.backward()
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        optimizer.step()
+        pitch = [k for k in before if any(s in k for s in ("log_theta0", "theta_gain", "radius_alpha",
+                                                           "bias_lambda", "gate", "value_beta"))]
+        assert all(not torch.equal(before[k], p) for k, p in model.named_parameters() if k in pitch), name
+        assert bool(pitch) == (name not in ("baseline", "fbank_pitch", "radius_f0", "radius_f0_featsrc",
+                                            "fbank_pitch_radius_f0")), name
+    finally:
+        torch.set_num_threads(n)
     assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True
 
 
@@ -267,3 +315,48 @@ def test_a_field_missing_from_an_older_config_counts_as_its_default():
     assert report.config_changes(new, old, "fbank80", "fbank80") == "none"
     newer = {"model": {"theta_mode": "frame"}, "specaug": {"enabled": True, "warp_max": 0.1}}
     assert report.config_changes(newer, old, "fbank80", "fbank80") == "model.theta_mode=frame, specaug.warp_max=0.1"
+
+
+# ---------------------------------------------------------------- learning curves as numbers
+
+def curve_run(config: str, seed: int, cers: list[float], steps_per_epoch: int = 100) -> "report.Run":
+    history = [{"epoch": e, "step": steps_per_epoch * e, "valid.cer": c, "valid.loss": 10 * c}
+               for e, c in enumerate(cers, start=1)]
+    return report.Run(config=config, seed=seed, path=Path(f"/x/{config}_seed{seed}"), history=history)
+
+
+def test_updates_to_reach_and_last_epoch_change_on_known_histories():
+    run = curve_run("a", 0, [0.5, 0.3, 0.2, 0.15, 0.149])
+    assert report.updates_to_reach(run.history, "valid.cer", 0.3) == 200    # at or below: the epoch that hits it
+    assert report.updates_to_reach(run.history, "valid.cer", 0.25) == 300
+    assert report.updates_to_reach(run.history, "valid.cer", 0.1) is None
+    assert report.last_epoch_change(run.history, "valid.cer") == pytest.approx(-0.001 / 0.15)
+    assert report.last_epoch_change(run.history[:1], "valid.cer") is None
+    # epochs without a step or the metric are skipped, not read as 0
+    gappy = [{"epoch": 1, "valid.cer": 0.01}, {"epoch": 2, "step": 50, "valid.cer": None},
+             {"epoch": 3, "step": 90, "valid.cer": 0.2}]
+    assert report.updates_to_reach(gappy, "valid.cer", 0.3) == 90
+
+
+def test_learning_curve_section_counts_seeds_that_never_reach_the_target():
+    by_config = {"fast": [curve_run("fast", 0, [0.3, 0.1, 0.05, 0.05]), curve_run("fast", 1, [0.2, 0.1, 0.06, 0.06])],
+                 "slow": [curve_run("slow", 0, [0.6, 0.4, 0.2, 0.1]), curve_run("slow", 1, [0.7, 0.5, 0.4, 0.3])]}
+    lines = report.learning_curve_lines(by_config, {"valid.cer": 0.1})
+    table = {line.split("|")[1]: line.split("|")[2:-1] for line in lines if line.startswith("|") and "---" not in line}
+    assert table["fast"][0] == "200 ± 0"              # both seeds reach 0.1 at epoch 2
+    assert table["slow"][0] == "400 (1/2)"            # one seed at epoch 4, the other never
+    assert table["fast"][-2:] == ["+0.0 %", "yes"]    # flat over the last epoch
+    assert table["slow"][-1] == "**no**"              # −50 % and −25 %: still improving
+    # default target: the worst config's best mean, (0.1 + 0.3) / 2 = 0.2 (a slow seed still misses it)
+    lines = report.learning_curve_lines(by_config)
+    assert any("valid.cer ≤ 0.2" in line for line in lines)
+    assert not any("{" in line for line in lines)   # every placeholder filled in
+    table = {line.split("|")[1]: line.split("|")[2:-1] for line in lines if line.startswith("|") and "---" not in line}
+    assert table["fast"][0] == "150 ± 71" and table["slow"][0] == "300 (1/2)"
+    assert report.learning_curve_lines({"x": [report.Run("x", 0, Path("/x"))]}) == []
+
+
+def test_curve_target_option_rejects_bad_values(tmp_path, capsys):
+    for bad in ("valid.cer", "valid.cer=abc", "valid.acc=0.9"):
+        with pytest.raises(SystemExit):
+            report.main([str(tmp_path), "--curve-target", bad])

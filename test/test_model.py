@@ -435,3 +435,118 @@ def test_config_round_trip_and_errors():
         EchoConfig(radius_mode="loud")
     with pytest.raises(ValueError, match="subsampling"):
         EchoConfig(subsampling=3)
+
+
+# ---- the features' pitch source and the value rotary (issue 18) ---------------------------------
+def test_torch_pitch_features_equal_the_feature_code():
+    import numpy as np
+
+    from echo.features.pitch import pitch_features
+    from echo.model.pitch import pitch_features_torch
+    rng = np.random.default_rng(0)
+    for T in (1, 3, 40, 400):
+        for voiced_share in (0.0, 0.3, 0.9, 1.0):
+            f0 = np.where(rng.random(T) < voiced_share, 80 + 200 * rng.random(T), 0).astype(np.float32)
+            ours = pitch_features_torch(torch.from_numpy(f0)).numpy()
+            assert np.abs(ours - pitch_features(f0)).max() < 1e-6, (T, voiced_share)
+
+
+def test_feature_source_pools_the_feature_track():
+    from echo.features.pitch import pitch_features
+    from echo.model.pitch import feature_track
+    _, lens, f0, _, _ = make_batch([61, 40], [1, 1])
+    track = feature_track(f0, lens, window=7, stride=4)
+    n = 40
+    expected = torch.from_numpy(pitch_features(f0[1, :n].numpy()))[:, 0].double()
+    out_len = (n - 7) // 4 + 1
+    pooled = expected.unfold(0, 7, 4).mean(-1)[:out_len]
+    assert (track.z[1, :out_len].double() - pooled).abs().max() < 1e-5
+    assert bool(track.voiced[1, :out_len].all()) and not bool(track.voiced[1, out_len:].any())
+    assert 0 <= float(track.voiced_frac.min()) and float(track.voiced_frac.max()) <= 1
+
+
+def test_value_rotary_off_is_plain_and_at_beta_zero_equals_plain():
+    feats, lens, f0, ys, y_lens = make_batch([57, 40, 33], [5, 3, 4])
+    plain = build(tiny(), perturb=False)
+    torch.manual_seed(0)
+    on = EchoModel(tiny(value_rotary=True)).eval()
+    missing, unexpected = on.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["encoder.rotary.value_beta"] and not unexpected
+    with torch.no_grad():
+        a = plain.encode(feats, lens, f0)[0]
+        b = on.encode(feats, lens, f0)[0]
+        assert torch.equal(a, plain.encode(feats, lens, None)[0])    # switched off: no F0 needed at all
+        assert (a - b).abs().max() < 1e-6                             # β = 0: no turn at all
+        on.encoder.rotary.value_beta.normal_()
+        assert (on.encode(feats, lens, f0)[0] - a).abs().max() > 1e-2   # β ≠ 0: pitch reaches the output
+
+
+def test_value_rotary_reads_only_pitch_intervals():
+    """y_i = Σ_j a_ij R(β(ẑ_j − ẑ_i)) v_j: a constant added to every ẑ changes nothing, a moving ẑ does."""
+    from echo.model.attention import MultiHeadAttention, key_allowed
+    from echo.model.rotary import Rotation
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(32, 2).eval()
+    x, z = torch.randn(1, 9, 32), torch.randn(1, 9)
+    beta = torch.randn(2, 8)
+
+    def out(zz):
+        phase = beta[None, :, None, :] * zz[:, None, :, None]
+        return attn(x, key_allowed(torch.tensor([9]), 9), value_rotation=Rotation(phase.cos(), phase.sin()))
+    with torch.no_grad():
+        assert (out(z) - out(z + 1.7)).abs().max() < 1e-5
+        assert (out(z) - out(z * 2)).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("source", ["utterance_z", "features"])
+def test_value_rotary_ignores_a_constant_pitch_factor(source):
+    # the same voice an octave (and a bit) higher: ẑ is unchanged with either source, so is the output
+    model = build(tiny(value_rotary=True, radius_mode="logf0", pitch_bias=True, gate="f0", pitch_source=source))
+    with torch.no_grad():
+        model.encoder.rotary.value_beta.normal_()
+        feats, lens, f0, _, _ = make_batch([57, 40], [1, 1])
+        a = model.encode(feats, lens, f0)[0]
+        b = model.encode(feats, lens, f0 * 2.3)[0]
+    assert (a - b).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("source", ["utterance_z", "features"])
+@pytest.mark.parametrize("encoder", ["transformer", "conformer", "ebranchformer"])
+def test_value_rotary_and_feature_source_batch_equals_each_utterance_alone(source, encoder):
+    model = build(tiny(encoder=encoder, pitch_source=source, value_rotary=True, **ALL_ON))
+    with torch.no_grad():
+        model.encoder.rotary.value_beta.normal_()
+    lens = [61, 40, 33, 57, 28]
+    feats, lens_t, f0, _, _ = make_batch(lens, [1] * 5, unvoiced=(2,))
+    for b, n in enumerate(lens):
+        feats[b, n:] = 7.0
+        f0[b, n:] = 333.0
+    with torch.no_grad():
+        enc, enc_lens = model.encode(feats, lens_t, f0)
+        for b, n in enumerate(lens):
+            e, el = model.encode(feats[b:b + 1, :n], lens_t[b:b + 1], f0[b:b + 1, :n])
+            assert (e[0] - enc[b, :el.item()]).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("source", ["utterance_z", "features"])
+def test_value_rotary_beta_receives_gradients(source):
+    model = build(tiny(value_rotary=True, pitch_source=source))
+    model.train()
+    feats, lens, f0, ys, y_lens = make_batch([57, 40], [5, 3])
+    loss, _ = model(feats, lens, f0, ys, y_lens)
+    loss.backward()
+    grad = model.encoder.rotary.value_beta.grad
+    assert grad is not None and grad.abs().max() > 0
+    assert "value_beta_rms" in model.pitch_parameters()
+
+
+def test_feature_source_feeds_theta_and_radius_from_the_features_track():
+    from echo.model.pitch import PitchTrack, feature_track
+    _, lens, f0, _, _ = make_batch([61, 40], [1, 1], unvoiced=(1,))
+    utt, feat = PitchTrack.from_f0(f0, lens, 7, 4), feature_track(f0, lens, 7, 4)
+    # utterance_z: F0 over the voiced mean; features: exp(window-normalised log-F0), same on an unvoiced utterance
+    assert torch.allclose(utt.f0_ratio()[0][utt.voiced[0]], (utt.f0 / utt.mean_f0[:, None])[0][utt.voiced[0]])
+    assert torch.allclose(feat.f0_ratio()[0][feat.voiced[0]], feat.log_ratio[0][feat.voiced[0]].exp())
+    assert bool((feat.f0_ratio()[1] == 1).all()) and float(feat.mean_f0[1]) == 0.0
+    assert abs(float(feat.mean_f0[0]) / float(utt.mean_f0[0]) - 1) < 0.2   # a geometric mean: near, not equal
+    assert float(feat.mean_f0[0]) != float(utt.mean_f0[0])

@@ -37,8 +37,10 @@ from pathlib import Path
 import yaml
 from echo.io import atomic
 
-DEFAULT_ORDER = ("baseline", "fbank_pitch", "theta_utterance", "theta_frame", "radius_f0", "radius_logf0",
-                 "pitch_bias", "f0_gate", "all_on")
+MECHANISMS = ("theta_utterance", "theta_frame", "radius_f0", "radius_logf0", "pitch_bias", "f0_gate", "value_rotary")
+# the first round's configs, then (issue 18) each mechanism on the pitch features' track, and on top of fbank_pitch
+DEFAULT_ORDER = ("baseline", "fbank_pitch", *MECHANISMS, "all_on", *(f"{m}_featsrc" for m in MECHANISMS),
+                 *(f"fbank_pitch_{m}" for m in MECHANISMS), "fbank_pitch_all_on")
 RUN_DIR = re.compile(r"^(?P<config>[A-Za-z0-9_.-]+)_seed(?P<seed>\d+)$")
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ")
 EPOCH_JSON = re.compile(r"^epoch(\d+)\.json$")
@@ -268,8 +270,89 @@ def config_changes(cfg: dict, ref: dict, feats: str, ref_feats: str) -> str:
     return ", ".join(changes) if changes else "none"
 
 
+# ---------------------------------------------------------------- learning curves as numbers
+
+CURVE_KEYS = ("valid.cer", "valid.loss")   # lower is better; the first one the runs have is summarised
+LAST_CHANGE_FLAT = 0.02                    # |relative change over the last epoch| below this: flattened
+
+
+def curve_values(history: list[dict], key: str) -> list[tuple[int, float]]:
+    """(updates, value) of each validated epoch that recorded `key` and its step, in epoch order."""
+    return [(h["step"], float(h[key])) for h in history
+            if isinstance(h.get("step"), int) and isinstance(h.get(key), (int, float)) and math.isfinite(h[key])]
+
+
+def updates_to_reach(history: list[dict], key: str, target: float) -> int | None:
+    """Updates at the first validation whose `key` is at or below `target` (lower is better); None if never."""
+    for step, value in curve_values(history, key):
+        if value <= target:
+            return step
+    return None
+
+
+def last_epoch_change(history: list[dict], key: str) -> float | None:
+    """Relative change of `key` over the last validated epoch (negative: still improving); None with < 2."""
+    values = curve_values(history, key)
+    if len(values) < 2 or values[-2][1] == 0:
+        return None
+    return (values[-1][1] - values[-2][1]) / abs(values[-2][1])
+
+
+def default_curve_target(by_config: dict[str, list[Run]], key: str) -> float | None:
+    """The worst config's best value, averaged over its seeds: a level every config reaches on average."""
+    bests = []
+    for rs in by_config.values():
+        per_run = [min(v for _, v in curve_values(r.history, key)) for r in rs if curve_values(r.history, key)]
+        if per_run:
+            bests.append(statistics.fmean(per_run))
+    return max(bests) if bests else None
+
+
+def learning_curve_lines(by_config: dict[str, list[Run]], targets: dict[str, float] | None = None) -> list[str]:
+    """The "Learning curves" section: per config, mean ± std over seeds of the updates to reach each
+    target dev value (the seeds that never reach it are counted, not averaged), and the last epoch's change."""
+    runs = [r for rs in by_config.values() for r in rs]
+    key = next((k for k in CURVE_KEYS if any(curve_values(r.history, k) for r in runs)), None)
+    if key is None:
+        return []
+    targets = dict(targets or {})
+    if not any(k == key for k in targets):
+        default = default_curve_target(by_config, key)
+        if default is not None:
+            targets[key] = default
+    lines = ["", "## Learning curves", "",
+             "Updates (optimiser steps) at the first validation at or below each target of the dev metric: "
+             "mean ± std over the seeds that reach it, `(k/n)` where only k of n seeds do. Without "
+             f"--curve-target the target of `{key}` is the worst config's best value averaged over its seeds, "
+             "a level every config reaches on average. Last epoch: the mean relative change of "
+             f"`{key}` over the final epoch; |change| < {100 * LAST_CHANGE_FLAT:.0f} % counts as flattened.", ""]
+    header = ["config", *[f"updates to {k} ≤ {v:.4g}" for k, v in targets.items()], f"best {key}",
+              "last epoch", "flattened"]
+    lines += ["|" + "|".join(header) + "|", "|" + "---|" * len(header)]
+    for config, rs in by_config.items():
+        cells = [config]
+        for k, target in targets.items():
+            reached = [u for u in (updates_to_reach(r.history, k, target) for r in rs) if u is not None]
+            if not reached:
+                cells.append(f"not reached (0/{len(rs)})")
+                continue
+            cell = fmt_mean_std([float(u) for u in reached], digits=0)
+            cells.append(cell + (f" ({len(reached)}/{len(rs)})" if len(reached) < len(rs) else ""))
+        bests = [min(v for _, v in curve_values(r.history, key)) for r in rs if curve_values(r.history, key)]
+        changes = [c for c in (last_epoch_change(r.history, key) for r in rs) if c is not None]
+        cells.append(fmt_mean_std(bests, digits=4) if bests else "?")
+        if changes:
+            mean_change = statistics.fmean(changes)
+            cells += [f"{100 * mean_change:+.1f} %", "yes" if abs(mean_change) < LAST_CHANGE_FLAT else "**no**"]
+        else:
+            cells += ["?", "?"]
+        lines.append("|" + "|".join(cells) + "|")
+    return lines
+
+
 def report_markdown(runs: list[Run], command: str | None = None, reference: str | None = None,
-                    images: list[Path] | None = None, notes: list[str] | None = None) -> str:
+                    images: list[Path] | None = None, notes: list[str] | None = None,
+                    curve_targets: dict[str, float] | None = None) -> str:
     from echo.score.results import environment
 
     configs = list(dict.fromkeys(r.config for r in runs))
@@ -347,6 +430,8 @@ def report_markdown(runs: list[Run], command: str | None = None, reference: str 
             star = "*" if len(a) > 1 and len(b) > 1 and abs(delta) > 2 * se else ""
             cells.append(f"{delta:+.2f}{star}")
         lines.append("|" + "|".join(cells) + "|")
+
+    lines += learning_curve_lines(by_config, curve_targets)
 
     header = ["run", *[column_title(k, multi_set) for k in cols], "best valid.loss", "updates", "train time",
               "checkpoint"]
@@ -428,7 +513,7 @@ def make_figures(runs: list[Run], images: Path, utt: str | None = None, max_fram
 
 def write_report(ablation_dir, configs: list[str] | None = None, seeds: int | None = None, command: str | None = None,
                  reference: str | None = None, utt: str | None = None, images: bool = True,
-                 out: Path | None = None) -> Path:
+                 out: Path | None = None, curve_targets: dict[str, float] | None = None) -> Path:
     ablation_dir = Path(ablation_dir)
     if not ablation_dir.is_dir():
         raise SystemExit(f"{ablation_dir}: no such directory")
@@ -443,7 +528,7 @@ def write_report(ablation_dir, configs: list[str] | None = None, seeds: int | No
         written, figure_notes = make_figures(runs, ablation_dir / "images", utt)
         notes += figure_notes
     out = out or ablation_dir / "ABLATION.md"
-    atomic.write_text(out, report_markdown(runs, command, reference, written, notes))
+    atomic.write_text(out, report_markdown(runs, command, reference, written, notes, curve_targets))
     return out
 
 
@@ -458,12 +543,26 @@ def main(argv=None) -> int:
     p.add_argument("--utt", help="test utterance of the figures (default: the first, C order, a third voiced)")
     p.add_argument("--no-images", action="store_true", help="write ABLATION.md only")
     p.add_argument("--out", type=Path, help="default: ABLATION_DIR/ABLATION.md")
+    p.add_argument("--curve-target", action="append", default=[], metavar="KEY=VALUE",
+                   help="learning curves: report the updates to reach KEY <= VALUE (e.g. valid.cer=0.1; "
+                        "repeatable; lower-is-better keys of epoch<N>.json)")
     args = p.parse_args(argv)
+    curve_targets = {}
+    for item in args.curve_target:
+        key, sep, value = item.partition("=")
+        try:
+            curve_targets[key] = float(value) if sep and key else float("nan")
+        except ValueError:
+            curve_targets[key] = float("nan")
+        if not math.isfinite(curve_targets[key]):
+            p.error(f"--curve-target must be KEY=NUMBER, got {item!r}")
+        if key.endswith("acc"):
+            p.error(f"--curve-target {key}: only lower-is-better metrics (valid.loss, valid.cer, ...)")
     if args.seeds is not None and args.seeds < 1:
         p.error("--seeds must be >= 1")
     configs = args.configs.split() if args.configs else None
     out = write_report(args.ablation_dir, configs, args.seeds, args.command, args.reference, args.utt,
-                       not args.no_images, args.out)
+                       not args.no_images, args.out, curve_targets)
     print(f"wrote {out}")
     return 0
 

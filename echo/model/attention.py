@@ -76,12 +76,20 @@ class MultiHeadAttention(nn.Module):
             raise ValueError("pitch_bias needs F0: pass f0 to encode()")
         return -self.bias_lambda().float()[None, :, None, None] * pair_distance
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-        """q (B, H, Tq, dh), k/v (B, H, Tk, dh), additive mask broadcastable to (B, H, Tq, Tk) -> (B, Tq, d)."""
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None,
+               value_rotation: Rotation | None = None) -> Tensor:
+        """q (B, H, Tq, dh), k/v (B, H, Tk, dh), additive mask broadcastable to (B, H, Tq, Tk) -> (B, Tq, d).
+
+        value_rotation (self-attention only): v_j is turned by ψ_j and the output at i back by −ψ_i
+        (echo/model/rotary.py, value rotary)."""
+        if value_rotation is not None:
+            v = value_rotation.apply(v)
         if mask is not None and mask.dtype != q.dtype:  # e.g. an fp32 mask under fp16 autocast
             mask = mask.clamp_min(torch.finfo(q.dtype).min / 2).to(q.dtype)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
+        if value_rotation is not None:
+            y = value_rotation.inverse().apply(y)
         B, H, T, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(B, T, H * dh))
 
@@ -97,10 +105,10 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: Tensor, allowed: Tensor, rotation: Rotation | None = None,
                 radius_q: Tensor | None = None, radius_k: Tensor | None = None,
-                pair_distance: Tensor | None = None) -> Tensor:
+                pair_distance: Tensor | None = None, value_rotation: Rotation | None = None) -> Tensor:
         """Self-attention over x (B, T, d); allowed (bool, broadcastable to (B, H, T, T))."""
         q, k, v = self.self_attention_qk(x, rotation, radius_q, radius_k)
-        return self.attend(q, k, v, additive_mask(allowed, q.dtype, self.pitch_bias(pair_distance)))
+        return self.attend(q, k, v, additive_mask(allowed, q.dtype, self.pitch_bias(pair_distance)), value_rotation)
 
     def logits(self, x: Tensor, allowed: Tensor, rotation: Rotation | None = None,
                radius_q: Tensor | None = None, radius_k: Tensor | None = None,

@@ -128,9 +128,10 @@ class ConformerLayer(nn.Module):
 
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,
-                track: PitchTrack | None) -> Tensor:
+                track: PitchTrack | None, value_rotation: Rotation | None = None) -> Tensor:
         x = self.ff_first(x, valid, track)
-        x = x + self.dropout(self.attn(self.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance))
+        x = x + self.dropout(self.attn(self.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance,
+                                              value_rotation))
         x = x + self.conv(self.conv_norm(x), valid)
         x = self.ff_second(x, valid, track)
         return self.out_norm(x)
@@ -182,10 +183,10 @@ class EBranchformerLayer(nn.Module):
 
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,
-                track: PitchTrack | None) -> Tensor:
+                track: PitchTrack | None, value_rotation: Rotation | None = None) -> Tensor:
         x = self.ff_first(x, valid, track)
         global_branch = self.dropout(self.attn(self.attn_norm(x), allowed, rotation, radius_q, radius_k,
-                                               pair_distance))
+                                               pair_distance, value_rotation))
         local_branch = self.dropout(self.cgmlp(self.cgmlp_norm(x), valid))
         merged = torch.cat([global_branch, local_branch], dim=-1)
         x = x + self.dropout(self.merge_proj(merged + self.merge_conv(merged, valid)))

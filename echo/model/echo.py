@@ -9,7 +9,10 @@ training step (forward + backward) on 16 utterances of 1.5–2.5 s takes about 0
 ~2.3× that. Narrower convs than ESPnet's (64 instead of d_model channels): with 144 channels the
 subsampling alone doubles the step time. Head dimension 36 leaves 18 rotary pairs per head. Every pitch
 switch defaults to off, so the default model is the plain rotary baseline of the ablations; recipes
-switch pitch on in their config.
+switch pitch on in their config. Of the pitch switches, only the F0 gate and `value_rotary` (rotary.py:
+values turned by the pitch interval between key and query) put pitch into what the model reads; the others
+change where attention looks. `pitch_source` chooses the pitch they all read: the utterance z-score of voiced
+log-F0, or the pitch features' own track computed from the same F0 (pitch.py), so inference needs only F0.
 """
 from __future__ import annotations
 
@@ -27,6 +30,11 @@ from echo.model.encoder import ENCODER_LAYERS, Encoder
 from echo.model.gates import GATE_TYPES
 from echo.model.rotary import FREQ_FAMILIES, RADIUS_MODES, RADIUS_ON, THETA_MODES
 from echo.model.subsampling import LAYERS as SUBSAMPLING_LAYERS
+
+# utterance_z: F0 pooled per window, ẑ = utterance z-score of voiced log-F0, 0 where unvoiced;
+# features: the pitch features' own track (interpolated, 151-frame-window-normalised log-F0 and soft
+# voicing, echo.features.pitch), computed from F0 in the model and pooled the same way (pitch.feature_track)
+PITCH_SOURCES = ("utterance_z", "features")
 
 IGNORE_ID = -1
 DEFAULT_THETA0 = {"standard": 10000.0, "mel": 220.0}
@@ -61,6 +69,8 @@ class EchoConfig:
     radius_on: str = "qk"             # qk | k
     pitch_bias: bool = False          # B_ij = −λ_h·|ẑ_i − ẑ_j| on voiced pairs
     gate: str = "none"                # none | scalar | f0 (on the encoder's MLP branch)
+    value_rotary: bool = False        # values turned by β·ẑ_j, output back by β·ẑ_i (echo/model/rotary.py)
+    pitch_source: str = "utterance_z" # utterance_z | features: the pitch every switch reads (PITCH_SOURCES)
     # decoder
     decoder_theta: float = 10000.0    # its ordinary rotary
     rope_in_cross: bool = False
@@ -70,7 +80,8 @@ class EchoConfig:
 
     def __post_init__(self):
         for name, choices in (("freqs", FREQ_FAMILIES), ("theta_mode", THETA_MODES),
-                              ("radius_mode", RADIUS_MODES), ("radius_on", RADIUS_ON), ("gate", GATE_TYPES)):
+                              ("radius_mode", RADIUS_MODES), ("radius_on", RADIUS_ON), ("gate", GATE_TYPES),
+                              ("pitch_source", PITCH_SOURCES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"EchoConfig.{name} must be one of {choices}, got {getattr(self, name)!r}")
         if self.encoder not in ENCODER_LAYERS:
@@ -116,7 +127,8 @@ class EchoConfig:
     @property
     def pitch_switches(self) -> dict:
         return {"theta_mode": self.theta_mode, "radius_mode": self.radius_mode,
-                "pitch_bias": self.pitch_bias, "gate": self.gate}
+                "pitch_bias": self.pitch_bias, "gate": self.gate, "value_rotary": self.value_rotary,
+                "pitch_source": self.pitch_source}
 
 
 class EchoModel(nn.Module):
@@ -245,6 +257,8 @@ class EchoModel(nn.Module):
                            theta_slope=rotary.slope())
             if rotary.radius_alpha is not None:
                 out["radius_alpha"] = float(rotary.radius_alpha.mean())
+            if rotary.value_beta is not None:
+                out["value_beta_rms"] = float(rotary.value_beta.pow(2).mean().sqrt())
             lambdas = [layer.attn.bias_lambda() for layer in self.encoder.layers
                        if layer.attn.bias_lambda_raw is not None]
             if lambdas:

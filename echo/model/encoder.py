@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from echo.model.attention import MultiHeadAttention, key_allowed
 from echo.model.conformer import ConformerLayer, EBranchformerLayer
 from echo.model.gates import MLPGate, make_gate
-from echo.model.pitch import PitchTrack, lengths_to_mask
+from echo.model.pitch import PitchTrack, feature_track, lengths_to_mask
 from echo.model.rotary import PitchRotary, Rotation
 from echo.model.subsampling import Conv2dSubsampling
 
@@ -45,8 +45,9 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: Tensor, allowed: Tensor, valid: Tensor, rotation: Rotation,
                 radius_q: Tensor | None, radius_k: Tensor | None, pair_distance: Tensor | None,
-                track: PitchTrack | None) -> Tensor:
-        x = x + self.dropout(self.attn(self.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance))
+                track: PitchTrack | None, value_rotation: Rotation | None = None) -> Tensor:
+        x = x + self.dropout(self.attn(self.attn_norm(x), allowed, rotation, radius_q, radius_k, pair_distance,
+                                              value_rotation))
         h = self.mlp_norm(x)
         branch = self.mlp(h)
         if self.gate is not None:
@@ -77,8 +78,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.subsampling = Conv2dSubsampling(cfg.idim, cfg.d_model, cfg.subsampling, cfg.conv_channels)
         self.rotary = PitchRotary(cfg.d_model // cfg.n_heads, cfg.n_heads, cfg.freqs, cfg.theta0, cfg.theta_mode,
-                                  cfg.theta_gain, cfg.max_omega, cfg.radius_mode, cfg.radius_on)
+                                  cfg.theta_gain, cfg.max_omega, cfg.radius_mode, cfg.radius_on,
+                                  cfg.value_rotary)
         self.pitch_bias = cfg.pitch_bias
+        self.pitch_source = cfg.pitch_source
         self.dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(make_layer(cfg) for _ in range(cfg.enc_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -117,10 +120,12 @@ class Encoder(nn.Module):
             return None
         if not (self.needs_pitch or any(g.collect for g in self.gates)):
             return None
+        if self.pitch_source == "features":   # the same track as the pitch features (echo/model/pitch.py)
+            return feature_track(f0, feat_lens, self.subsampling.window, self.subsampling.stride)
         return PitchTrack.from_f0(f0, feat_lens, self.subsampling.window, self.subsampling.stride)
 
     def _prepare(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None):
-        """Subsampled input and everything the blocks share: masks, rotation, radii, pitch."""
+        """Subsampled input and everything the blocks share: masks, rotations, radii, pitch."""
         enc_lens = self.check_lengths(feats, feat_lens, f0)
         x = self.subsampling(feats)
         T = x.shape[1]
@@ -129,7 +134,8 @@ class Encoder(nn.Module):
         pair_distance = track.pair_distance() if self.pitch_bias else None
         allowed = key_allowed(enc_lens, T)
         valid = lengths_to_mask(enc_lens, T)
-        return x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid
+        value_rotation = self.rotary.value_rotation(track)
+        return x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid, value_rotation
 
     def forward(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         enc, enc_lens, _ = self.forward_intermediate(feats, feat_lens, f0)
@@ -138,12 +144,12 @@ class Encoder(nn.Module):
     def forward_intermediate(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None
                              ) -> tuple[Tensor, Tensor, list[Tensor]]:
         """enc (B, T', d), enc_lens (B,), and the normalised outputs (B, T', d) of the interctc_layers."""
-        x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = \
+        x, enc_lens, track, rotation, radius_q, radius_k, pair_distance, allowed, valid, value_rotation = \
             self._prepare(feats, feat_lens, f0)
         x = self.dropout(x)
         intermediate = []
         for i, layer in enumerate(self.layers, start=1):
-            x = layer(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track)
+            x = layer(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track, value_rotation)
             if i in self.interctc_layers:
                 intermediate.append(self.norm(x).masked_fill(~valid[..., None], 0.0))
         x = self.norm(x)
@@ -152,10 +158,11 @@ class Encoder(nn.Module):
     def attention_logits(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None = None,
                          layer: int = 0) -> Tensor:
         """(B, H, T', T') pre-softmax scores of one layer's self-attention (tests, plots)."""
-        x, _, track, rotation, radius_q, radius_k, pair_distance, allowed, valid = self._prepare(feats, feat_lens, f0)
+        x, _, track, rotation, radius_q, radius_k, pair_distance, allowed, valid, value_rotation = \
+            self._prepare(feats, feat_lens, f0)
         for i, block in enumerate(self.layers):
             if i == layer:
                 return block.attn.logits(block.attention_input(x, valid, track), allowed, rotation, radius_q,
                                          radius_k, pair_distance)
-            x = block(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track)
+            x = block(x, allowed, valid, rotation, radius_q, radius_k, pair_distance, track, value_rotation)
         raise IndexError(f"layer {layer} of {len(self.layers)}")

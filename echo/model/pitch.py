@@ -32,6 +32,7 @@ class PitchTrack:
                  input frames only; 0 where unvoiced or padded; clamped to ±Z_CLAMP
     mean_f0:     (B,) mean F0 in Hz of the voiced valid input frames; 0 when an utterance has none
     valid:       (B, T') bool, frame inside the utterance
+    log_ratio:   (B, T') or None; see f0_ratio (set by feature_track)
     """
     f0: Tensor
     voiced: Tensor
@@ -39,6 +40,15 @@ class PitchTrack:
     z: Tensor
     mean_f0: Tensor
     valid: Tensor
+    log_ratio: Tensor | None = None   # (B, T') log(F0 / reference) where the source defines its own
+
+    def f0_ratio(self) -> Tensor:
+        """(B, T') F0 relative to its reference, 1 where unvoiced or padded: F0 over the utterance's voiced
+        mean (utterance_z), or exp of the window-normalised log-F0 (features: F0 over its window's mean)."""
+        if self.log_ratio is not None:
+            return torch.where(self.voiced, self.log_ratio.exp(), torch.ones_like(self.log_ratio))
+        ratio = self.f0 / self.mean_f0.clamp_min(1.0)[:, None]
+        return torch.where(self.voiced, ratio, torch.ones_like(ratio))
 
     @classmethod
     def from_f0(cls, f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> "PitchTrack":
@@ -88,3 +98,98 @@ class PitchTrack:
     def gate_features(self) -> Tensor:
         """(B, T', 3) what the F0 gate sees besides the hidden state: ẑ, voiced fraction, voiced."""
         return torch.stack([self.z, self.voiced_frac, self.voiced.float()], dim=-1)
+
+
+# ---------------------------------------------------------------- the pitch features' track, in torch
+def _window_sum(x: Tensor, width: int) -> Tensor:
+    """Sum of x (T,) over a centred window of `width` frames, clipped at the edges (as the feature code)."""
+    half, T = width // 2, x.shape[0]
+    c = torch.cat([x.new_zeros(1), x.cumsum(0)])
+    t = torch.arange(T, device=x.device)
+    return c[(t + half + 1).clamp_max(T)] - c[(t - half).clamp_min(0)]
+
+
+def interpolated_log_f0(f0: Tensor) -> Tensor:
+    """(T,) F0 Hz (0 = unvoiced) -> (T,) float64 log-F0 linearly interpolated over unvoiced frames, holding
+    the nearest voiced value at the edges (numpy's np.interp, as echo.features.pitch.pitch_features)."""
+    f0 = f0.double()
+    T = f0.shape[0]
+    voiced = (f0 > 0) & torch.isfinite(f0)
+    t = torch.arange(T, device=f0.device)
+    log_f0 = torch.log(torch.where(voiced, f0, torch.ones_like(f0)))
+    prev = torch.where(voiced, t, torch.full_like(t, -1)).cummax(0).values
+    nxt = torch.where(voiced, t, torch.full_like(t, T)).flip(0).cummin(0).values.flip(0)
+    prev_ok, next_ok = prev >= 0, nxt < T
+    prev = torch.where(prev_ok, prev, nxt).clamp(0, T - 1)
+    nxt = torch.where(next_ok, nxt, prev).clamp(0, T - 1)
+    span = (nxt - prev).double()
+    w = torch.where(span > 0, (t - prev).double() / span.clamp_min(1.0), torch.zeros_like(span))
+    return log_f0[prev] + w * (log_f0[nxt] - log_f0[prev])
+
+
+def pitch_features_torch(f0: Tensor) -> Tensor:
+    """(T,) F0 Hz -> (T, 3) float64: echo.features.pitch.pitch_features in torch (tested equal to it), so the
+    model computes the features' pitch from the F0 it already gets and inference needs nothing new.
+    Columns: window-normalised interpolated log-F0, soft voicing, delta log-F0; all zeros with no voiced frame."""
+    from echo.features.pitch import DELTA_WINDOW, NORM_WINDOW, POV_SMOOTH
+
+    f0 = f0.double()
+    T = f0.shape[0]
+    voiced = (f0 > 0) & torch.isfinite(f0)
+    out = f0.new_zeros(T, 3)
+    if not bool(voiced.any()):
+        return out
+    log_f0 = interpolated_log_f0(f0)
+    v = voiced.double()
+    ones = torch.ones_like(v)
+    voiced_count = _window_sum(v, NORM_WINDOW)
+    voiced_mean = _window_sum(v * log_f0, NORM_WINDOW) / voiced_count.clamp_min(1.0)
+    all_mean = _window_sum(log_f0, NORM_WINDOW) / _window_sum(ones, NORM_WINDOW)
+    out[:, 0] = log_f0 - torch.where(voiced_count > 0, voiced_mean, all_mean)
+    out[:, 1] = _window_sum(v, POV_SMOOTH) / _window_sum(ones, POV_SMOOTH)
+    padded = torch.cat([log_f0[:1].expand(DELTA_WINDOW), log_f0, log_f0[-1:].expand(DELTA_WINDOW)])
+    norm = 2.0 * sum(n * n for n in range(1, DELTA_WINDOW + 1))
+    out[:, 2] = sum(n * (padded[DELTA_WINDOW + n:DELTA_WINDOW + n + T] - padded[DELTA_WINDOW - n:DELTA_WINDOW - n + T])
+                    for n in range(1, DELTA_WINDOW + 1)) / norm
+    return out
+
+
+def feature_track(f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> PitchTrack:
+    """The pitch of the pitch features at the subsampled rate (model.pitch_source = features).
+
+    Each utterance's features are computed on its own valid frames (so padding changes nothing) and
+    pooled over the subsampling windows as from_f0 pools: f0 = exp(mean interpolated log-F0), z = mean
+    window-normalised log-F0 (not divided by a std: the features are not), voiced_frac = mean soft
+    voicing. Interpolation gives every valid frame of an utterance with any voiced frame a pitch, so
+    `voiced` is every valid frame of such an utterance (the soft voicing stays in voiced_frac). The
+    mechanisms that need an absolute or relative F0 read the same track: mean_f0 (θ per utterance) is
+    the geometric mean of the interpolated F0 over the utterance, and f0_ratio (the F0 radius) is
+    exp(window-normalised log-F0), F0 over its 151-frame window's voiced mean, as the feature has it.
+    """
+    base = PitchTrack.from_f0(f0, feat_lens, window, stride)   # lengths, valid frames, utterance mean F0
+    B, T = f0.shape
+    log_f0 = f0.new_zeros(B, T, dtype=torch.float64)
+    feats = f0.new_zeros(B, T, 3, dtype=torch.float64)
+    has_pitch = torch.zeros(B, dtype=torch.bool, device=f0.device)
+    for b, n in enumerate(feat_lens.tolist()):
+        track = f0[b, :n].double()
+        track = torch.where(torch.isfinite(track), track, torch.zeros_like(track))
+        if bool((track > 0).any()):
+            has_pitch[b] = True
+            log_f0[b, :n] = interpolated_log_f0(track)
+            feats[b, :n] = pitch_features_torch(track)
+
+    def pool(x: Tensor) -> Tensor:
+        return x.unfold(1, window, stride).mean(-1)
+
+    voiced = base.valid & has_pitch[:, None]
+    zero = torch.zeros_like(base.z, dtype=torch.float64)
+    f0_pooled = torch.where(voiced, pool(log_f0).exp(), zero)
+    normalised = torch.where(voiced, pool(feats[..., 0]), zero)
+    z = normalised.clamp(-Z_CLAMP, Z_CLAMP).float()
+    voiced_frac = torch.where(base.valid, pool(feats[..., 1]), zero).float()
+    # the level of the features' own track: geometric mean of the interpolated log-F0 over valid frames
+    n_valid = feat_lens.clamp_min(1).double()
+    mean_f0 = torch.where(has_pitch, (log_f0.sum(1) / n_valid).exp(), torch.zeros_like(base.mean_f0))
+    return PitchTrack(f0=f0_pooled, voiced=voiced, voiced_frac=voiced_frac, z=z, mean_f0=mean_f0,
+                      valid=base.valid, log_ratio=normalised)

@@ -17,6 +17,26 @@ Per head of dimension d there are K = d/2 pairs of channels; pair k of frame t i
   `logf0` r_t = exp(α_h·ẑ_t), α per head initialised 0 (plain rotary at the start of training), the
   exponent clamped to ±ln 4 so that a large learned α cannot overflow fp16 logits.
   `radius_on`: `qk` scales rotated q and k, `k` only k. Unvoiced and padded frames have r = 1.
+- pitch source (`pitch_source`, EchoConfig): every quantity above comes from the PitchTrack the encoder
+  builds: `utterance_z` (F0 and ẑ as described) or `features`, the pitch features' own track
+  (echo/model/pitch.py feature_track): F0 interpolated through unvoiced frames, ẑ the window-normalised
+  log-F0, the F0 radius exp(ẑ) (F0 over its window's mean) and F̄ the utterance's geometric mean.
+- value rotary (`value_rotary`), the mechanism in which pitch reaches what attention reads. Every other
+  switch above changes only the logits, i.e. where a query looks; the values it averages carry no
+  pitch, so a head can find a rising syllable but cannot tell the next layer "the key I read was a
+  fifth above me". Treating pitch as a frequency, as the seed does, gives a phase ψ_t = β_hk·ẑ_t per
+  head h and channel pair k (ẑ from the chosen pitch source, 0 where unvoiced or padded; β learnt,
+  initialised 0 so the model starts as the plain one). The values are rotated by ψ_j before the
+  weighted sum and the result is rotated back by ψ_i at the query:
+      y_i = R(−ψ_i) Σ_j a_ij R(ψ_j) v_j = Σ_j a_ij R(β·(ẑ_j − ẑ_i)) v_j,
+  so each value read arrives turned by the pitch interval between key and query — relative pitch in the
+  residual stream, as rotary puts relative position in the logits — and a pair with |β| small enough
+  keeps the content nearly as it was. It is applied after the softmax and never touches q or k, so it
+  combines freely with θ, radius and bias. Invariances: a constant added to every ẑ cancels in
+  ẑ_j − ẑ_i (so a voice an octave higher gives the same output with either pitch source, whose ẑ is
+  already invariant to a constant F0 factor); padded frames have ẑ = 0 and are never attended, so
+  batching changes nothing; rotations keep norms, so it cannot overflow any precision. Cost: two
+  elementwise rotations of (B, H, T', d_h) per layer.
 """
 from __future__ import annotations
 
@@ -82,6 +102,10 @@ class Rotation(NamedTuple):
         cos, sin = self.cos.to(x.dtype), self.sin.to(x.dtype)
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
+    def inverse(self) -> "Rotation":
+        """The rotation by minus the same phases (undoes apply)."""
+        return Rotation(self.cos, -self.sin)
+
     def narrow(self, start: int, length: int) -> "Rotation":
         return Rotation(self.cos.narrow(2, start, length), self.sin.narrow(2, start, length))
 
@@ -103,7 +127,7 @@ class PitchRotary(nn.Module):
 
     def __init__(self, head_dim: int, n_heads: int, freqs: str = "standard", theta0: float = 10000.0,
                  theta_mode: str = "none", theta_gain: float = 1.0, max_omega: float | None = None,
-                 radius_mode: str = "unit", radius_on: str = "qk"):
+                 radius_mode: str = "unit", radius_on: str = "qk", value_rotary: bool = False):
         super().__init__()
         for name, value, choices in (("freqs", freqs, FREQ_FAMILIES), ("theta_mode", theta_mode, THETA_MODES),
                                      ("radius_mode", radius_mode, RADIUS_MODES), ("radius_on", radius_on, RADIUS_ON)):
@@ -124,10 +148,21 @@ class PitchRotary(nn.Module):
             self.log_theta0 = nn.Parameter(log_theta0)
             self.theta_gain = nn.Parameter(torch.tensor(float(theta_gain)))
         self.radius_alpha = nn.Parameter(torch.zeros(n_heads)) if radius_mode == "logf0" else None
+        # value rotary: β per head and pair (rad per unit of ẑ), from 0 (the plain model at the start)
+        self.value_beta = nn.Parameter(torch.zeros(n_heads, head_dim // 2)) if value_rotary else None
 
     @property
     def needs_pitch(self) -> bool:
-        return self.theta_mode != "none" or self.radius_mode != "unit"
+        return self.theta_mode != "none" or self.radius_mode != "unit" or self.value_beta is not None
+
+    def value_rotation(self, track: PitchTrack | None) -> Rotation | None:
+        """(B, H, T', K) rotation by ψ_t = β_hk·ẑ_t for the values (module docstring); None when off."""
+        if self.value_beta is None:
+            return None
+        if track is None:
+            raise ValueError("value_rotary needs F0: pass f0 to encode()")
+        phase = self.value_beta.float()[None, :, None, :] * track.z[:, None, :, None]
+        return Rotation(phase.cos(), phase.sin())
 
     def theta(self, f0_hz: Tensor) -> Tensor:
         """θ(F) = θ0·(1 + g·F/220), float64, same shape as f0_hz (Hz; 0 gives θ0)."""
@@ -169,8 +204,7 @@ class PitchRotary(nn.Module):
         if track is None:
             raise ValueError(f"radius_mode={self.radius_mode!r} needs F0: pass f0 to encode()")
         if self.radius_mode == "f0":
-            ratio = track.f0 / track.mean_f0.clamp_min(1.0)[:, None]
-            r = torch.where(track.voiced, ratio.clamp(*RADIUS_F0_RANGE), torch.ones_like(ratio))
+            r = track.f0_ratio().clamp(*RADIUS_F0_RANGE)   # 1 where unvoiced or padded
             return r.float()[:, None, :, None]
         log_r = self.radius_alpha.float()[None, :, None, None] * track.z[:, None, :, None]
         return torch.exp(log_r.clamp(-LOGF0_RADIUS_BOUND, LOGF0_RADIUS_BOUND))

@@ -59,12 +59,19 @@ class Utterance:
     noise_dbfs: float  # level (dB re full scale, RMS) of the white noise over the whole file
     seed: int          # seeds espeak-ng's breath noise and the added noise
     ssml: bool = False
+    contour_variation: bool = False  # each syllable resynthesised with WORLD on a drawn tone contour (contour.py)
 
 
 def render(utt: Utterance, fs: int) -> np.ndarray:
     """Utterance -> int16 samples (N,) at `fs` Hz."""
-    wave = synthesize(utt.say, voice=utt.speaker.voice, pitch=utt.speaker.pitch, pitch_range=utt.pitch_range,
-                      rate=utt.rate, ssml=utt.ssml, seed=utt.seed)
+    def speak(text: str) -> np.ndarray:
+        return synthesize(text, voice=utt.speaker.voice, pitch=utt.speaker.pitch, pitch_range=utt.pitch_range,
+                          rate=utt.rate, ssml=utt.ssml, seed=utt.seed)
+    if utt.contour_variation:
+        from echo.synth.contour import varied_utterance
+        wave, _ = varied_utterance(utt.say, speak, SAMPLE_RATE, np.random.default_rng([utt.seed, 1]))
+    else:
+        wave = speak(utt.say)
     if fs != SAMPLE_RATE:
         wave = soxr.resample(wave, SAMPLE_RATE, fs, quality="HQ")
     peak = float(np.abs(wave).max())

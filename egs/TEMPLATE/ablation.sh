@@ -17,10 +17,11 @@
 # epochs (so the same number of updates) for everyone; only the pitch switches differ.
 #
 # Configs are looked up as conf/ablation/<config>.yaml of the recipe, then egs/TEMPLATE/ablation/.
-# A config with a `features:` section (fbank_pitch) trains on a feature dump of its own: asr.sh stage 1
-# with --dump-dir <features.dump_dir> and the recipe's conf/pitch.yaml overlaid with the section's other
-# keys; it is made once and redone when its settings change or the main dump is newer or holds other
-# utterances.
+# A config with a `features:` section (fbank_pitch, fbank_pitch_*) trains on a feature dump of its own:
+# asr.sh stage 1 with --dump-dir <features.dump_dir> and the recipe's conf/pitch.yaml overlaid with the
+# section's other keys; it is made once (configs naming the same dump dir and settings share it) and
+# redone when its settings change or the main dump is newer or holds other utterances. The default
+# --configs are the first round's; the second round's (issue 18) are listed in egs/synth_tones/README.md.
 #
 # A finished experiment (exp/ablation/<config>_seed<k>/ablation.done: its dump dir, trainer arguments and
 # config) is skipped when asked for again with the same ones, and an error with others (--redo true

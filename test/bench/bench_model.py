@@ -28,6 +28,10 @@ VARIANTS = {
     "gate_scalar": dict(gate="scalar"),
     "gate_f0": dict(gate="f0"),
     "all_on": dict(theta_mode="frame", radius_mode="logf0", pitch_bias=True, gate="f0"),
+    "value_rotary": dict(value_rotary=True),
+    "value_rotary_featsrc": dict(value_rotary=True, pitch_source="features"),
+    "all_on_featsrc": dict(theta_mode="frame", radius_mode="logf0", pitch_bias=True, gate="f0", value_rotary=True,
+                           pitch_source="features"),
 }
 
 

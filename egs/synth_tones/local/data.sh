@@ -12,6 +12,7 @@ num_dev=200
 num_test=300
 fs=16000         # sample rate of the WAV files
 nj=2             # parallel synthesis processes
+contour_variation=none  # none | train | all: syllables resynthesised with WORLD on drawn tone contours
 
 help_message="Usage: $0 [options]
   --seed <int>       random seed ($seed)
@@ -19,7 +20,9 @@ help_message="Usage: $0 [options]
   --num-dev <int>    development utterances, same voices as train ($num_dev)
   --num-test <int>   test utterances, voices unseen in training ($num_test)
   --fs <hz>          sample rate of the WAV files ($fs)
-  --nj <int>         parallel synthesis processes ($nj)"
+  --nj <int>         parallel synthesis processes ($nj)
+  --contour-variation none|train|all
+                     WORLD resynthesis on drawn tone contours, for train+dev or every set ($contour_variation)"
 
 . utils/parse_options.sh
 
@@ -29,4 +32,4 @@ if [ $# -ne 0 ]; then
 fi
 
 python local/make_corpus.py --seed "$seed" --num-train "$num_train" --num-dev "$num_dev" \
-  --num-test "$num_test" --fs "$fs" --nj "$nj" --data data
+  --num-test "$num_test" --fs "$fs" --nj "$nj" --contour-variation "$contour_variation" --data data

@@ -19,6 +19,9 @@ without SSML (measured: ma2 rises by 0.25-0.28 in log F0 either way), and it app
 silence. Drawing the pitch range per utterance in VARIATION.pitch_range gives excursions of about
 1.5-2 times the voice's own instead, so that tones are clear but vary.
 """
+import dataclasses
+import functools
+
 import numpy as np
 
 from echo.score.tones import has_adjacent_tone3
@@ -50,6 +53,11 @@ TRAIN_VARIANTS = ("m1", "m3", "m4", "m5", "m6", "Denis", "Gene", "Marco", "Reed"
 TEST_VARIANTS = ("m7", "norbert", "miguel", "klatt6",
                  "f5", "Alicia", "grandma")
 
+# Tone contour variation (--contour-variation): each syllable spoken alone, its F0 replaced by a contour
+# drawn within what its tone allows (time-warped, range-scaled, shape-jittered; echo/synth/contour.py)
+# and resynthesised with WORLD, so a model hears other tones than espeak-ng's four.
+CONTOUR_VARIATION = ("none", "train", "all")
+
 VARIATION = Variation(
     rate_wpm=(120, 200),          # syllables per minute (each syllable is a word to espeak-ng)
     pitch_range=(70, 95),         # espeak-ng pitch range (50 = the voice's own): about x1.5..x2 tone excursions
@@ -79,14 +87,25 @@ def draw_text(rng: np.random.Generator, i: int) -> tuple[str, str]:
     return text, text
 
 
-def draw_set(name: str, num: int, pool: list[Speaker], seed: int, set_index: int) -> list[Utterance]:
-    """`num` utterances of set `name`, each with a speaker drawn from `pool`."""
-    return draw_utterances(name, num, pool, seed, set_index, draw_text, VARIATION)
+def draw_set(name: str, num: int, pool: list[Speaker], seed: int, set_index: int,
+             contour_variation: str = "none") -> list[Utterance]:
+    """`num` utterances of set `name`, each with a speaker drawn from `pool`; with contour_variation
+    `all` (or `train`, for train and dev) each is resynthesised on drawn tone contours (echo.synth.contour).
+    The option draws from each utterance's own seed, so texts, voices and settings stay the same."""
+    utts = draw_utterances(name, num, pool, seed, set_index, draw_text, VARIATION)
+    if contour_variation == "all" or (contour_variation == "train" and name in ("train", "dev")):
+        utts = [dataclasses.replace(u, contour_variation=True) for u in utts]
+    return utts
 
 
 def main(argv=None):
-    args = corpus_parser(__doc__).parse_args(argv)
-    write_corpus("synth_tones", args, draw_set, speakers(TRAIN_VARIANTS), speakers(TEST_VARIANTS))
+    parser = corpus_parser(__doc__)
+    parser.add_argument("--contour-variation", choices=CONTOUR_VARIATION, default="none",
+                        help="resynthesise syllables with WORLD on drawn tone contours: none, train (train "
+                             "and dev), all (every set)")
+    args = parser.parse_args(argv)
+    draw = functools.partial(draw_set, contour_variation=args.contour_variation)
+    write_corpus("synth_tones", args, draw, speakers(TRAIN_VARIANTS), speakers(TEST_VARIANTS))
 
 
 if __name__ == "__main__":
