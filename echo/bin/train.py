@@ -180,6 +180,9 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     tokenizer = Tokenizer.load(token_dir)
     # dumped features, or (augment.enabled) features made on the fly from augmented audio
     train_set = training_dataset(train_dump, tokenizer, train_dump / "cmvn.npz", cfg["augment"], t["seed"])
+    if cfg["augment"]["enabled"]:
+        log.info("train: features computed on the fly from augmented audio (augment: %s), %d loader worker(s)",
+                 {k: v for k, v in cfg["augment"].items() if k != "enabled"}, args.num_workers)
     valid_set = EchoDataset(args.valid, tokenizer, cmvn=train_dump / "cmvn.npz")
     model_cfg = EchoConfig(idim=feat_dim(train_dump, train_set), vocab_size=tokenizer.vocab_size, **cfg["model"])
     model = EchoModel(model_cfg).to(info.device)
