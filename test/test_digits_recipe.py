@@ -23,6 +23,7 @@ def mini_fsdd(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_digits_recipe_holds_out_a_speaker_and_reports_each(tmp_path):
     if not (FSDD / "recordings").is_dir():
         pytest.skip(f"{FSDD} is absent")

@@ -238,8 +238,10 @@ def _audio_list(path: str, utterances) -> list:
         from echo.data.datadir import read_kv
         from echo.io.utts import Utterance
         utts = [Utterance(k, v) for k, v in read_kv(p)]
-    else:
+    elif (p / "wav.scp").is_file():
         utts = utterances(p)
+    else:
+        raise ValueError(f"{path}: no audio listed (expected a data dir with wav.scp, or a wav.scp file)")
     if not utts:
         raise ValueError(f"{path}: no audio listed (expected a data dir with wav.scp, or a wav.scp file)")
     return utts

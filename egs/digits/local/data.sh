@@ -37,14 +37,6 @@ if [ -z "${FSDD:-}" ] || [ ! -d "$FSDD/recordings" ]; then
 fi
 
 local=data/local
-# The synthetic corpus depends only on its options: made once, kept across held-out rotations.
-synth_opts="--seed $seed --num-train $num_train --num-dev $num_dev --num-test $num_test"
-if [ ! -f $local/synth/.done ] || [ "$(cat $local/synth/.done)" != "$synth_opts" ]; then
-  rm -rf $local/synth
-  # shellcheck disable=SC2086
-  python "$ECHO_ROOT/egs/synth_digits/local/make_corpus.py" $synth_opts --fs 16000 --nj "$nj" --data $local/synth
-  echo "$synth_opts" > $local/synth/.done
-fi
 rm -rf $local/fsdd
 python "$ECHO_ROOT/egs/fsdd/local/prepare_fsdd.py" --fsdd "$FSDD" --split upstream --data $local/fsdd
 
@@ -52,6 +44,14 @@ speakers=$(cut -d' ' -f1 $local/fsdd/train/spk2utt)
 if ! grep -qx "$heldout_speaker" <<< "$speakers"; then
   echo "$0: Error: --heldout-speaker $heldout_speaker is not an FSDD speaker ($(echo $speakers))" >&2
   exit 1
+fi
+# The synthetic corpus depends only on its options: made once, kept across held-out rotations.
+synth_opts="--seed $seed --num-train $num_train --num-dev $num_dev --num-test $num_test"
+if [ ! -f $local/synth/.done ] || [ "$(cat $local/synth/.done)" != "$synth_opts" ]; then
+  rm -rf $local/synth
+  # shellcheck disable=SC2086
+  python "$ECHO_ROOT/egs/synth_digits/local/make_corpus.py" $synth_opts --fs 16000 --nj "$nj" --data $local/synth
+  echo "$synth_opts" > $local/synth/.done
 fi
 grep -vx "$heldout_speaker" <<< "$speakers" > $local/fsdd/seen_speakers
 echo "$heldout_speaker" > $local/fsdd/heldout_speaker
