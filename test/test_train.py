@@ -135,7 +135,8 @@ def test_print_config_resolves_file_then_command_line(tmp_path, capsys):
     assert cfg["model"]["enc_layers"] == 2 and cfg["model"]["d_model"] == EchoConfig().d_model
     assert cfg["optim"]["lr"] == 1e-3 and cfg["optim"]["betas"] == [0.9, 0.99]   # "1e-3" read as a float
     assert cfg["train"]["max_epoch"] == 9 and cfg["specaug"]["enabled"] is True
-    assert set(cfg) == {"model", "optim", "batch", "train", "specaug"} and "idim" not in cfg["model"]
+    assert set(cfg) == {"model", "optim", "batch", "train", "specaug", "augment"} and "idim" not in cfg["model"]
+    assert cfg["augment"]["enabled"] is False   # augmentation is off unless a config asks for it
     with pytest.raises(config.ConfigError, match="train.best_metric must be one of"):
         config.resolve(None, {"train": {"best_metric": "valid.wer"}}, EchoConfig)
 

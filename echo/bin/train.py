@@ -11,7 +11,7 @@ M machines of N GPUs each: the same command on every node, r = 0 .. M-1 (r = 0 o
     torchrun --nnodes M --node_rank r --nproc_per_node N --rdzv_backend c10d --rdzv_id mytag \\
         --rdzv_endpoint host:29400 -m echo.bin.train <the same options> --ngpu N
 
-Config: a YAML file of sections (model, optim, batch, train, specaug: see echo/train/config.py or
+Config: a YAML file of sections (model, optim, batch, train, specaug, augment: see echo/train/config.py or
 --print-config); any field can be overridden as --<section>.<field> VALUE, e.g. --model.enc_layers 6
 --optim.lr 2e-3 --train.max_epoch 50. Unknown keys are errors. The experiment directory is
 <exp-dir>/<tag>, never derived from the options; the resolved config is saved there as config.yaml.
@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from echo.data.dataset import EchoDataset, collate
+from echo.data.onthefly import training_dataset
 from echo.io import atomic
 from echo.io.assets import AssetsChanged, DumpIncomplete, check_training_dump, discard_experiment, install_assets
 from echo.model.echo import EchoConfig, EchoModel, save_model
@@ -61,7 +62,7 @@ from echo.train.trainer import (Meter, autocast, close_logging, hms, log, malloc
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m echo.bin.train", description=__doc__, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="training config YAML (sections model, optim, batch, train, specaug)")
+    p.add_argument("--config", help="training config YAML (sections model, optim, batch, train, specaug, augment)")
     p.add_argument("--train", help="training dump dir (dump/<train_set>, with cmvn.npz and conf/feats.yaml)")
     p.add_argument("--valid", help="validation dump dir")
     p.add_argument("--token-dir", help="token list dir (tokens.txt [, bpe.model])")
@@ -178,7 +179,11 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
 
     # ---- data and model
     tokenizer = Tokenizer.load(token_dir)
-    train_set = EchoDataset(train_dump, tokenizer, cmvn=train_dump / "cmvn.npz")
+    # dumped features, or (augment.enabled) features made on the fly from augmented audio
+    train_set = training_dataset(train_dump, tokenizer, train_dump / "cmvn.npz", cfg["augment"], t["seed"])
+    if cfg["augment"]["enabled"]:
+        log.info("train: features computed on the fly from augmented audio (augment: %s), %d loader worker(s)",
+                 {k: v for k, v in cfg["augment"].items() if k != "enabled"}, args.num_workers)
     valid_set = EchoDataset(args.valid, tokenizer, cmvn=train_dump / "cmvn.npz")
     model_cfg = EchoConfig(idim=feat_dim(train_dump, train_set), vocab_size=tokenizer.vocab_size, **cfg["model"])
     model = EchoModel(model_cfg).to(info.device)
@@ -303,6 +308,8 @@ def train(args, cfg: dict, info, argv) -> EchoModel:
     model.train()
     while epoch <= t["max_epoch"]:
         train_sampler.set_epoch(epoch, position)
+        if hasattr(train_set, "set_epoch"):   # augmentation draws from (seed, epoch, utterance index)
+            train_set.set_epoch(epoch)
         bar = tqdm(total=batches_per_epoch, initial=position, desc=f"epoch {epoch}", unit="batch",
                    disable=not (info.is_main and sys.stderr.isatty()), dynamic_ncols=True, leave=False)
         meter.window_start = batch_start = time.perf_counter()

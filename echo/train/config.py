@@ -5,6 +5,7 @@
     batch:    BatchConfig
     train:    TrainConfig
     specaug:  SpecAugConfig (echo/train/specaug.py)
+    augment:  AugmentConfig (echo/data/augment.py): on-the-fly audio augmentation, off by default
 
 Precedence: the dataclass defaults, then the YAML file (--config), then command-line overrides
 written `--<section>.<field> VALUE`, e.g. `--model.enc_layers 6 --optim.lr 2e-3 --train.amp bf16`.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from echo.data.augment import AugmentConfig
 from echo.train.specaug import SpecAugConfig
 
 DATA_FIELDS = ("idim", "vocab_size")   # EchoConfig fields set from the data, never from the config
@@ -69,7 +71,8 @@ class TrainConfig:
     compile: bool = False         # torch.compile the model (echo/train/precision.py); slow to start
 
 
-SECTIONS = {"optim": OptimConfig, "batch": BatchConfig, "train": TrainConfig, "specaug": SpecAugConfig}
+SECTIONS = {"optim": OptimConfig, "batch": BatchConfig, "train": TrainConfig, "specaug": SpecAugConfig,
+            "augment": AugmentConfig}
 
 
 def model_fields(model_cls) -> dict:
@@ -184,6 +187,10 @@ def check(cfg: dict, source: str = "config") -> None:
         raise ConfigError(f"{source}: train.amp must be one of {', '.join(AMP_MODES)}, got {t['amp']!r}")
     if t["max_epoch"] < 1 or t["log_interval"] < 1:
         raise ConfigError(f"{source}: train.max_epoch and train.log_interval must be >= 1")
+    try:
+        AugmentConfig(**cfg["augment"])
+    except ValueError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def load_yaml(path) -> dict:
