@@ -6,7 +6,7 @@
 #   tools/install_jemalloc.sh        # idempotent; quick when the library is already there
 set -uo pipefail
 
-lib=$(/sbin/ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
+lib=$(/sbin/ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{if (!lib) lib = $NF} END {print lib}')
 if [ -n "$lib" ]; then
   echo "tools/install_jemalloc.sh: $lib is installed"
   exit 0
@@ -36,4 +36,4 @@ if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends libjemalloc2 > /
     exit 0
   fi
 fi
-echo "tools/install_jemalloc.sh: installed $(/sbin/ldconfig -p | awk '/libjemalloc\.so\.2 /{print $NF; exit}')"
+echo "tools/install_jemalloc.sh: installed $(/sbin/ldconfig -p | awk '/libjemalloc\.so\.2 /{if (!lib) lib = $NF} END {print lib}')"

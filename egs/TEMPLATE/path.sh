@@ -17,7 +17,8 @@ export PYTHONIOENCODING=utf-8 PYTHONUNBUFFERED=1
 # more memory still; jemalloc keeps memory flat (test/bench/bench_alloc.py, bench_memory.py). ECHO_MALLOC=glibc
 # opts out.
 if [ "${ECHO_MALLOC:-jemalloc}" = jemalloc ] && [[ "${LD_PRELOAD:-}" != *libjemalloc* ]]; then
-  echo_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
+  # awk reads all of ldconfig's output: an early exit would SIGPIPE it, and under pipefail + set -e that kills the recipe
+  echo_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{if (!lib) lib = $NF} END {print lib}')
   if [ -n "$echo_jemalloc" ]; then
     export LD_PRELOAD="$echo_jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
     # No arena of its own for blocks over 8 MiB (jemalloc purges that one at once); freed pages are purged by a
