@@ -17,10 +17,15 @@ JEMALLOC_LD = subprocess.run("/sbin/ldconfig -p | awk '/libjemalloc\\.so\\.2 /{p
 
 
 def test_current_rss_grows_with_an_allocation_and_peak_stays_above_it():
+    import mmap
+
     before = peak_memory_mb(torch.device("cpu"))
-    block = torch.ones(64 * 2**20 // 4)   # 64 MiB, touched
+    # Fresh pages straight from the kernel: a malloc'd block may reuse free memory that an earlier test left
+    # resident in the heap (the fragmentation this module is about), and then RSS does not move.
+    block = mmap.mmap(-1, 64 * 2**20)
+    block.write(b"\1" * len(block))      # touch every page
     during = peak_memory_mb(torch.device("cpu"))
-    del block
+    block.close()
     assert during["rss_mb"] - before["rss_mb"] > 48
     assert during["peak_rss_mb"] >= during["rss_mb"] - 1   # ru_maxrss lags statm by at most a page or so
     line = memory_summary(during)

@@ -479,7 +479,9 @@ def on_sigterm(signum, frame):
 
 def main(argv: list[str]) -> int:
     spec = parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell starts a background job with SIGINT ignored, and Python then keeps it ignored; the
+    # runner's contract is that SIGINT, SIGTERM and SIGHUP all stop its jobs.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_sigterm)
     notes: dict[int, str] = {}
     try:
