@@ -43,35 +43,9 @@ def test_pitch_switches_at_neutral_values_equal_the_encoder_without_pitch(encode
         assert (pitched.encode(feats, lens, f0)[0] - a).abs().max().item() > 1e-3
 
 
-@pytest.mark.parametrize("encoder", ENCODERS)
-@pytest.mark.parametrize("switches", [dict(ALL_ON), dict(freqs="mel", theta_mode="utterance", radius_mode="f0",
-                                                         radius_on="k", pitch_bias=True, gate="scalar")],
-                         ids=["frame-logf0-bias-f0gate", "mel-utterance-f0radius"])
-def test_each_utterance_alone_equals_it_in_a_padded_batch(encoder, switches):
-    model = build(small(encoder, **switches))
-    lens = [61, 40, 33, 57, 28, 49]
-    y_lens = [6, 3, 2, 5, 1, 4]
-    feats, lens_t, f0, ys, y_lens_t = make_batch(lens, y_lens, unvoiced=(4,))
-    for b, n in enumerate(lens):   # garbage in the padding: only the masks may keep it out
-        feats[b, n:] = 7.0
-        f0[b, n:] = 333.0
-    with torch.no_grad():
-        enc, enc_lens = model.encode(feats, lens_t, f0)
-        loss, _ = model(feats, lens_t, f0, ys, y_lens_t)
-        singles = []
-        for b, (n, m) in enumerate(zip(lens, y_lens)):
-            e, el = model.encode(feats[b:b + 1, :n], lens_t[b:b + 1], f0[b:b + 1, :n])
-            assert el.item() == enc_lens[b].item()
-            assert (e[0] - enc[b, :el.item()]).abs().max().item() <= 1e-5, (encoder, b)
-            assert enc[b, el.item():].abs().max().item() == 0 if el.item() < enc.shape[1] else True
-            singles.append(model(feats[b:b + 1, :n], lens_t[b:b + 1], f0[b:b + 1, :n], ys[b:b + 1, :m],
-                                 y_lens_t[b:b + 1])[0])
-    assert abs(loss.item() - torch.stack(singles).mean().item()) < 1e-4
-
-
 @pytest.mark.parametrize("encoder", ["conformer", "ebranchformer"])
 def test_padding_would_leak_through_an_unmasked_convolution(encoder, monkeypatch):
-    # the invariance above is not vacuous: with the conv input masks removed, padding reaches real frames
+    # test_model.py's padding invariance (every encoder) is not vacuous: with the conv input masks removed, padding reaches real frames
     model = build(small(encoder))
     feats, lens, f0, _, _ = make_batch([61, 33], [1, 1])
     feats[1, 33:] = 7.0
