@@ -125,6 +125,12 @@ def test_every_ablation_config_is_a_valid_training_config():
             assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none",
                                 "value_rotary": False}
         assert (features is not None) == name.startswith("fbank_pitch")
+        if name in report.TRACKER_VARIANTS:
+            # fbank_pitch on another F0 tracker: only the feature dump differs, in a dump dir of its own
+            fbank_pitch = config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")
+            assert data["model"] == fbank_pitch["model"], name
+            assert set(features) - {"dump_dir", "append_pitch"} and features["dump_dir"] != "dump/fbank_pitch"
+            continue
         # like with like: a mechanism on the features' track, or on top of the features, reads their pitch
         assert (cfg["model"]["pitch_source"] == "features") == (name.endswith("_featsrc") or
                                                                 name.startswith("fbank_pitch_"))
@@ -168,7 +174,7 @@ def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
                                                            "bias_lambda", "gate", "value_beta"))]
         assert all(not torch.equal(before[k], p) for k, p in model.named_parameters() if k in pitch), name
         assert bool(pitch) == (name not in ("baseline", "fbank_pitch", "radius_f0", "radius_f0_featsrc",
-                                            "fbank_pitch_radius_f0")), name
+                                            "fbank_pitch_radius_f0", *report.TRACKER_VARIANTS)), name
     finally:
         torch.set_num_threads(n)
     assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True

@@ -38,9 +38,12 @@ import yaml
 from echo.io import atomic
 
 MECHANISMS = ("theta_utterance", "theta_frame", "radius_f0", "radius_logf0", "pitch_bias", "f0_gate", "value_rotary")
+# fbank_pitch on another F0 tracker (issue 16): the features change, the model is fbank_pitch's
+TRACKER_VARIANTS = ("fbank_pitch_f0_harvest", "fbank_pitch_f0_kaldi", "fbank_pitch_f0_swift", "fbank_pitch_dio_fallback",
+                    "fbank_pitch_kaldi_feats")
 # the first round's configs, then (issue 18) each mechanism on the pitch features' track, and on top of fbank_pitch
 DEFAULT_ORDER = ("baseline", "fbank_pitch", *MECHANISMS, "all_on", *(f"{m}_featsrc" for m in MECHANISMS),
-                 *(f"fbank_pitch_{m}" for m in MECHANISMS), "fbank_pitch_all_on")
+                 *(f"fbank_pitch_{m}" for m in MECHANISMS), "fbank_pitch_all_on", *TRACKER_VARIANTS)
 RUN_DIR = re.compile(r"^(?P<config>[A-Za-z0-9_.-]+)_seed(?P<seed>\d+)$")
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ")
 EPOCH_JSON = re.compile(r"^epoch(\d+)\.json$")
