@@ -11,8 +11,8 @@ set -euo pipefail
 
 heldout_speaker=george   # one of jackson nicolas theo yweweler george lucas
 seed=777                 # of the synthetic corpus (same seed: byte-identical audio)
-num_train=3000           # synthetic training utterances
-num_dev=200
+num_train=1000           # synthetic training utterances (with FSDD's 2000: a third synthetic)
+num_dev=100
 num_test=300
 nj=2
 
