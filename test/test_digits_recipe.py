@@ -2,6 +2,7 @@
 (conf/train_smoke.yaml), with one speaker held out; and its per-speaker / per-voice report."""
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,30 @@ def test_unknown_heldout_speaker_is_an_error(tmp_path):
     r = run(d, "--stop-stage", "0", "--local-data-opts", "--heldout-speaker nobody --num-train 4 --num-dev 2 --num-test 2",
             env={"FSDD": str(mini_fsdd(tmp_path / "fsdd"))}, check=False)
     assert r.returncode != 0 and "nobody is not an FSDD speaker" in r.stderr
+
+
+def fake_rotation(exp: Path, speaker: str, wers: dict[str, float]) -> Path:
+    """exp/<tag>/decode_<set>/score_wer/result.json as echo.bin.score writes them (total and utterances)."""
+    for s, wer in wers.items():
+        f = exp / f"decode_{s}" / "score_wer" / "result.json"
+        f.parent.mkdir(parents=True)
+        spk = speaker if s == "fsdd_heldout" else "other"
+        f.write_text(json.dumps({"total": {"err_rate": wer}, "utterances": [{"spk": spk}, {"spk": spk}]}))
+    return exp
+
+
+def test_rotation_table_gives_each_rotation_its_mean_and_worst(tmp_path):
+    script = ROOT / "egs/digits/local/rotations.py"
+    a = fake_rotation(tmp_path / "a", "george", {"fsdd_heldout": 22.0, "fsdd_test": 5.0, "synth_test": 4.0})
+    b = fake_rotation(tmp_path / "b", "lucas", {"fsdd_heldout": 8.0, "fsdd_test": 3.0})
+    r = subprocess.run([sys.executable, str(script), str(a), str(b)], capture_output=True,
+                       text=True, check=True)
+    lines = r.stdout.splitlines()
+    assert "|george|22.0|5.0|4.0|" in lines and "|lucas|8.0|3.0|—|" in lines
+    assert "|**mean** (2 rotations)|15.0|4.0|4.0|" in lines and "|**worst** (2 rotations)|22.0|5.0|4.0|" in lines
+    # a rotation whose stage 5 has not run, or the same speaker twice, is an error, never a smaller mean
+    (tmp_path / "c").mkdir()
+    for args, message in (([a, tmp_path / "c"], "no scored fsdd_heldout"), ([a, a], "held out twice")):
+        r = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True,
+                           text=True)
+        assert r.returncode != 0 and message in r.stderr, r.stderr
