@@ -62,7 +62,7 @@ def test_ablation_driver_end_to_end(tmp_path):
     assert rows[0][:4] == ["config", "seeds", "WER", "CER"] and "#params" in rows[0] and "train time" in rows[0]
     assert [row[0] for row in rows[1:]] == configs.split()
     feats = {row[0]: row[rows[0].index("features")] for row in rows[1:]}
-    assert feats == {"fbank_pitch": "fbank80+pitch3", "all_on": "fbank80"}
+    assert feats == {"fbank_pitch": "fbank80+pitch3 (dio)", "all_on": "fbank80"}
     updates = {row[rows[0].index("updates")] for row in rows[1:]}
     assert len(updates) == 1 and int(updates.pop()) > 0        # the same steps for everyone
     changes = {row[0]: row[1] for row in table(md, "Difference from `fbank_pitch`")[1:]}

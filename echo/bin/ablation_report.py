@@ -124,7 +124,17 @@ def feature_layout(exp_dir: Path) -> str:
     if not f.is_file():
         return "?"
     conf = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
-    return f"fbank{conf.get('n_mels', 80)}" + ("+pitch3" if conf.get("append_pitch") else "")
+    layout = f"fbank{conf.get('n_mels', 80)}"
+    if not conf.get("append_pitch"):
+        return layout
+    # which F0 the pitch features come from: the tracker variants differ in nothing else (the key's absence
+    # in an older feats.yaml means its default then: dio, echo's features, no fallback)
+    source = [conf.get("f0_method", "dio")]
+    if conf.get("pitch_features", "echo") != "echo":
+        source.append(f"{conf['pitch_features']} features")
+    if conf.get("dio_fallback", "none") != "none" and source[0] == "dio":
+        source.append(f"{conf['dio_fallback']} fallback")
+    return f"{layout}+pitch3 ({', '.join(source)})"
 
 
 @dataclass
