@@ -24,6 +24,7 @@ from echo.features.config import FeatureConfig
 from echo.features.pitch import compute_f0
 from echo.features.fbank import num_frames
 from echo.text.tokenizer import build_token_list
+from test_train import KILLER   # SIGKILLs the trainer at its N-th checkpoint write
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -209,20 +210,6 @@ def test_draws_depend_on_seed_epoch_and_index_only(audio_dumps):
 
 # ---------------------------------------------------------------- resume mid-epoch with augmentation on
 
-KILLER = """
-import os, signal, sys
-import torch
-torch.set_num_threads(1)
-import echo.bin.train as T
-n, calls, save = int(sys.argv[1]), [0], T.save_checkpoint
-def save_or_die(path, state):
-    calls[0] += 1
-    if calls[0] == n:
-        os.kill(os.getpid(), signal.SIGKILL)
-    save(path, state)
-T.save_checkpoint = save_or_die
-T.main(sys.argv[2:])
-"""
 
 
 def test_sigkill_mid_epoch_with_augmentation_resumes_to_the_uninterrupted_run(audio_dumps, tmp_path):
