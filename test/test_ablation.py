@@ -180,6 +180,40 @@ def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
     assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True
 
 
+@pytest.mark.parametrize("encoder", ["conformer", "ebranchformer"])
+def test_every_ablation_config_trains_on_the_real_corpus_encoders(encoder):
+    """The second round's configs are meant for AISHELL-1 on a GPU (egs/aishell/README.md), whose model is a
+    Conformer: each config laid over egs/aishell/conf/train.yaml (width and depth cut so that CPU runs it;
+    the switches and encoder as configured) builds, and one backward pass reaches every pitch parameter."""
+    from echo.model.echo import EchoConfig, EchoModel
+    from echo.train import config
+
+    base = config.load_yaml(ROOT / "egs/aishell/conf/train.yaml")
+    base["model"].update(encoder=encoder, d_model=32, ff_dim=64, enc_layers=2, dec_layers=1)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for path in sorted((ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")):
+            data = config.load_yaml(path)
+            idim = 83 if data.pop("features", None) else 80
+            cfg = config.merge(config.merge(config.defaults(EchoConfig), base, EchoConfig, "train.yaml"), data,
+                               EchoConfig, path.stem)
+            torch.manual_seed(0)
+            model = EchoModel(EchoConfig(idim=idim, vocab_size=20, **cfg["model"]))
+            assert model.cfg.encoder == encoder
+            f0 = torch.where(torch.rand(2, 64) > 0.3, 100 + 100 * torch.rand(2, 64), torch.zeros(2, 64))
+            loss, stats = model(torch.randn(2, 64, idim), torch.tensor([64, 50]), f0,
+                                torch.tensor([[3, 4, 5], [6, 7, -1]]), torch.tensor([3, 2]))
+            assert torch.isfinite(loss) and stats["ctc_infeasible"] == 0, path.stem
+            loss.backward()
+            grads = {k: p.grad for k, p in model.named_parameters()
+                     if any(s in k for s in ("log_theta0", "theta_gain", "radius_alpha", "bias_lambda", "gate",
+                                                    "value_beta"))}
+            assert all(g is not None and torch.count_nonzero(g) > 0 for g in grads.values()), path.stem
+    finally:
+        torch.set_num_threads(n)
+
+
 # ---------------------------------------------------------------- the report, on known numbers
 
 def write_json(path: Path, obj) -> None:
