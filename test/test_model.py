@@ -456,14 +456,38 @@ def test_feature_source_pools_the_feature_track():
     from echo.features.pitch import pitch_features
     from echo.model.pitch import feature_track
     _, lens, f0, _, _ = make_batch([61, 40], [1, 1])
-    track = feature_track(f0, lens, window=7, stride=4)
+    track = feature_track(f0, lens, window=7, stride=4, std=0.2)
     n = 40
     expected = torch.from_numpy(pitch_features(f0[1, :n].numpy()))[:, 0].double()
     out_len = (n - 7) // 4 + 1
     pooled = expected.unfold(0, 7, 4).mean(-1)[:out_len]
-    assert (track.z[1, :out_len].double() - pooled).abs().max() < 1e-5
+    # ẑ is the pooled feature over its std (what CMVN makes of it); the F0 radius keeps F0 over its window's mean
+    assert (track.z[1, :out_len].double() * 0.2 - pooled).abs().max() < 1e-5
+    assert (track.log_ratio[1, :out_len] - pooled).abs().max() < 1e-6
     assert bool(track.voiced[1, :out_len].all()) and not bool(track.voiced[1, out_len:].any())
     assert 0 <= float(track.voiced_frac.min()) and float(track.voiced_frac.max()) <= 1
+
+
+def test_feature_source_reads_pitch_at_the_utterance_z_scale():
+    """Like with like: on a speech-like contour (a 100-140 Hz voice wandering by a few semitones) the
+    features' ẑ, divided by feature_pitch_std, has about the spread of the utterance ẑ (undivided it was
+    ~5x smaller, so every switch on the features' track saw a weaker pitch); the model passes its config's
+    std through."""
+    from echo.model.pitch import PitchTrack, feature_track
+    t = torch.arange(600, dtype=torch.float64)
+    contour = 120 * torch.exp(0.15 * torch.sin(2 * math.pi * t / 40) + 0.05 * torch.sin(2 * math.pi * t / 170))
+    f0 = torch.where(torch.sin(2 * math.pi * t / 25) > -0.6, contour, torch.zeros_like(contour)).float()[None]
+    lens = torch.tensor([600])
+    utt, feat = PitchTrack.from_f0(f0, lens, 7, 4), feature_track(f0, lens, 7, 4)
+    ratio = float(feat.z[feat.voiced].std() / utt.z[utt.voiced].std())
+    assert 0.6 < ratio < 1.6, ratio
+    undivided = feature_track(f0, lens, 7, 4, std=1.0)
+    assert float(undivided.z[undivided.voiced].std() / utt.z[utt.voiced].std()) < 0.2
+    model = EchoModel(tiny(value_rotary=True, pitch_source="features", feature_pitch_std=0.3))
+    track = model.encoder.pitch_track(f0, lens)
+    assert torch.allclose(track.z, feature_track(f0, lens, 7, 4, std=0.3).z)
+    with pytest.raises(ValueError, match="feature_pitch_std"):
+        tiny(feature_pitch_std=0.0)
 
 
 def test_value_rotary_off_is_plain_and_at_beta_zero_equals_plain():

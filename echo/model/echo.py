@@ -28,6 +28,7 @@ from echo.model.ctc import CTC
 from echo.model.decoder import Decoder
 from echo.model.encoder import ENCODER_LAYERS, Encoder
 from echo.model.gates import GATE_TYPES
+from echo.model.pitch import FEATURE_PITCH_STD
 from echo.model.rotary import FREQ_FAMILIES, RADIUS_MODES, RADIUS_ON, THETA_MODES
 from echo.model.subsampling import LAYERS as SUBSAMPLING_LAYERS
 
@@ -71,6 +72,10 @@ class EchoConfig:
     gate: str = "none"                # none | scalar | f0 (on the encoder's MLP branch)
     value_rotary: bool = False        # values turned by β·ẑ_j, output back by β·ẑ_i (echo/model/rotary.py)
     pitch_source: str = "utterance_z" # utterance_z | features: the pitch every switch reads (PITCH_SOURCES)
+    # features: ẑ = window-normalised log-F0 / this, the std of that feature over speech (0.15-0.17 on
+    # synth_tones, synth_prosody and the digits' training set): the scale global CMVN gives the model's own
+    # pitch input, and the utterance ẑ's (std ~0.9), so that every switch reads pitch at one scale
+    feature_pitch_std: float = FEATURE_PITCH_STD
     # decoder
     decoder_theta: float = 10000.0    # its ordinary rotary
     rope_in_cross: bool = False
@@ -84,6 +89,8 @@ class EchoConfig:
                               ("pitch_source", PITCH_SOURCES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"EchoConfig.{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if not self.feature_pitch_std > 0:
+            raise ValueError(f"EchoConfig.feature_pitch_std must be positive, got {self.feature_pitch_std}")
         if self.encoder not in ENCODER_LAYERS:
             raise ValueError(f"EchoConfig.encoder must be one of {tuple(ENCODER_LAYERS)}, got {self.encoder!r}")
         for name in ("conv_kernel", "merge_kernel"):

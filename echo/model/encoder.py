@@ -82,6 +82,7 @@ class Encoder(nn.Module):
                                   cfg.value_rotary)
         self.pitch_bias = cfg.pitch_bias
         self.pitch_source = cfg.pitch_source
+        self.feature_pitch_std = cfg.feature_pitch_std
         self.dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(make_layer(cfg) for _ in range(cfg.enc_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -121,7 +122,8 @@ class Encoder(nn.Module):
         if not (self.needs_pitch or any(g.collect for g in self.gates)):
             return None
         if self.pitch_source == "features":   # the same track as the pitch features (echo/model/pitch.py)
-            return feature_track(f0, feat_lens, self.subsampling.window, self.subsampling.stride)
+            return feature_track(f0, feat_lens, self.subsampling.window, self.subsampling.stride,
+                                 self.feature_pitch_std)
         return PitchTrack.from_f0(f0, feat_lens, self.subsampling.window, self.subsampling.stride)
 
     def _prepare(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None):

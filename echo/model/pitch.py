@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+FEATURE_PITCH_STD = 0.15  # EchoConfig.feature_pitch_std's default (feature_track)
 Z_CLAMP = 5.0  # |ẑ| bound: an octave error of the F0 tracker should not dominate a radius or a bias
 LOG_F0_STD_FLOOR = 0.01  # natural-log units; a monotone synthetic voice would otherwise divide by 0
 
@@ -154,12 +155,15 @@ def pitch_features_torch(f0: Tensor) -> Tensor:
     return out
 
 
-def feature_track(f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> PitchTrack:
+def feature_track(f0: Tensor, feat_lens: Tensor, window: int, stride: int,
+                  std: float = FEATURE_PITCH_STD) -> PitchTrack:
     """The pitch of the pitch features at the subsampled rate (model.pitch_source = features).
 
     Each utterance's features are computed on its own valid frames (so padding changes nothing) and
     pooled over the subsampling windows as from_f0 pools: f0 = exp(mean interpolated log-F0), z = mean
-    window-normalised log-F0 (not divided by a std: the features are not), voiced_frac = mean soft
+    window-normalised log-F0 divided by `std` (EchoConfig.feature_pitch_std: the model reads the feature
+    after global CMVN, i.e. divided by its corpus std, ~0.15; undivided, z would be ~5x smaller than the
+    utterance ẑ and every switch would see a weaker pitch than in the first round), voiced_frac = mean soft
     voicing. Interpolation gives every valid frame of an utterance with any voiced frame a pitch, so
     `voiced` is every valid frame of such an utterance (the soft voicing stays in voiced_frac). The
     mechanisms that need an absolute or relative F0 read the same track: mean_f0 (θ per utterance) is
@@ -186,7 +190,7 @@ def feature_track(f0: Tensor, feat_lens: Tensor, window: int, stride: int) -> Pi
     zero = torch.zeros_like(base.z, dtype=torch.float64)
     f0_pooled = torch.where(voiced, pool(log_f0).exp(), zero)
     normalised = torch.where(voiced, pool(feats[..., 0]), zero)
-    z = normalised.clamp(-Z_CLAMP, Z_CLAMP).float()
+    z = (normalised / std).clamp(-Z_CLAMP, Z_CLAMP).float()
     voiced_frac = torch.where(base.valid, pool(feats[..., 1]), zero).float()
     # the level of the features' own track: geometric mean of the interpolated log-F0 over valid frames
     n_valid = feat_lens.clamp_min(1).double()

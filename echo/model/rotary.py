@@ -20,7 +20,8 @@ Per head of dimension d there are K = d/2 pairs of channels; pair k of frame t i
 - pitch source (`pitch_source`, EchoConfig): every quantity above comes from the PitchTrack the encoder
   builds: `utterance_z` (F0 and ẑ as described) or `features`, the pitch features' own track
   (echo/model/pitch.py feature_track): F0 interpolated through unvoiced frames, ẑ the window-normalised
-  log-F0, the F0 radius exp(ẑ) (F0 over its window's mean) and F̄ the utterance's geometric mean.
+  log-F0 over its corpus std (`feature_pitch_std`, the scale CMVN gives the feature), the F0 radius
+  F0 over its window's mean (exp of the undivided log-F0) and F̄ the utterance's geometric mean.
 - value rotary (`value_rotary`), the mechanism in which pitch reaches what attention reads. Every other
   switch above changes only the logits, i.e. where a query looks; the values it averages carry no
   pitch, so a head can find a rising syllable but cannot tell the next layer "the key I read was a
