@@ -143,40 +143,50 @@ def test_every_ablation_config_is_a_valid_training_config():
             assert {k: cfg["model"][k] for k in expected} == expected, name
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")))
-def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
-    """Each config laid over synth_tones' training config (the recipe's size), with 83-dim features where the
-    config asks for the pitch dump: the model is built and one AdamW step changes its pitch parameters."""
+PITCH_PARAMETERS = ("log_theta0", "theta_gain", "radius_alpha", "bias_lambda", "gate", "value_beta")
+
+
+def one_training_step(name: str, base: dict, T: int = 96):
+    """Ablation config `name` laid over the recipe config `base` (as ablation.sh lays it), with 83-dim
+    features where it asks for the pitch dump: the model, after one forward and backward pass on a
+    two-utterance batch (one thread)."""
     from echo.model.echo import EchoConfig, EchoModel
     from echo.train import config
 
     data = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{name}.yaml")
-    features = data.pop("features", None)
-    base = config.load_yaml(ROOT / "egs/synth_tones/conf/train.yaml")
+    idim = 83 if data.pop("features", None) else 80
     cfg = config.merge(config.merge(config.defaults(EchoConfig), base, EchoConfig, "train.yaml"), data,
                        EchoConfig, name)
-    idim = 83 if features else 80
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         torch.manual_seed(0)
         model = EchoModel(EchoConfig(idim=idim, vocab_size=20, **cfg["model"]))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-        lens = torch.tensor([96, 70])
-        f0 = torch.where(torch.rand(2, 96) > 0.3, 100 + 100 * torch.rand(2, 96), torch.zeros(2, 96))
-        loss, stats = model(torch.randn(2, 96, idim), lens, f0, torch.tensor([[3, 4, 5], [6, 7, -1]]),
+        lens = torch.tensor([T, T - 26])
+        f0 = torch.where(torch.rand(2, T) > 0.3, 100 + 100 * torch.rand(2, T), torch.zeros(2, T))
+        loss, stats = model(torch.randn(2, T, idim), lens, f0, torch.tensor([[3, 4, 5], [6, 7, -1]]),
                             torch.tensor([3, 2]))
-        assert torch.isfinite(loss) and stats["ctc_infeasible"] == 0
+        assert torch.isfinite(loss) and stats["ctc_infeasible"] == 0, name
         loss.backward()
-        before = {k: v.detach().clone() for k, v in model.named_parameters()}
-        optimizer.step()
-        pitch = [k for k in before if any(s in k for s in ("log_theta0", "theta_gain", "radius_alpha",
-                                                           "bias_lambda", "gate", "value_beta"))]
-        assert all(not torch.equal(before[k], p) for k, p in model.named_parameters() if k in pitch), name
-        assert bool(pitch) == (name not in ("baseline", "fbank_pitch", "radius_f0", "radius_f0_featsrc",
-                                            "fbank_pitch_radius_f0", *report.TRACKER_VARIANTS)), name
     finally:
         torch.set_num_threads(n)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")))
+def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
+    """Each config laid over synth_tones' training config (the recipe's size): the model is built and one
+    AdamW step changes its pitch parameters."""
+    from echo.train import config
+
+    model = one_training_step(name, config.load_yaml(ROOT / "egs/synth_tones/conf/train.yaml"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    optimizer.step()
+    pitch = [k for k in before if any(s in k for s in PITCH_PARAMETERS)]
+    assert all(not torch.equal(before[k], p) for k, p in model.named_parameters() if k in pitch), name
+    assert bool(pitch) == (name not in ("baseline", "fbank_pitch", "radius_f0", "radius_f0_featsrc",
+                                        "fbank_pitch_radius_f0", *report.TRACKER_VARIANTS)), name
     assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True
 
 
@@ -185,33 +195,15 @@ def test_every_ablation_config_trains_on_the_real_corpus_encoders(encoder):
     """The second round's configs are meant for AISHELL-1 on a GPU (egs/aishell/README.md), whose model is a
     Conformer: each config laid over egs/aishell/conf/train.yaml (width and depth cut so that CPU runs it;
     the switches and encoder as configured) builds, and one backward pass reaches every pitch parameter."""
-    from echo.model.echo import EchoConfig, EchoModel
     from echo.train import config
 
     base = config.load_yaml(ROOT / "egs/aishell/conf/train.yaml")
     base["model"].update(encoder=encoder, d_model=32, ff_dim=64, enc_layers=2, dec_layers=1)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for path in sorted((ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")):
-            data = config.load_yaml(path)
-            idim = 83 if data.pop("features", None) else 80
-            cfg = config.merge(config.merge(config.defaults(EchoConfig), base, EchoConfig, "train.yaml"), data,
-                               EchoConfig, path.stem)
-            torch.manual_seed(0)
-            model = EchoModel(EchoConfig(idim=idim, vocab_size=20, **cfg["model"]))
-            assert model.cfg.encoder == encoder
-            f0 = torch.where(torch.rand(2, 64) > 0.3, 100 + 100 * torch.rand(2, 64), torch.zeros(2, 64))
-            loss, stats = model(torch.randn(2, 64, idim), torch.tensor([64, 50]), f0,
-                                torch.tensor([[3, 4, 5], [6, 7, -1]]), torch.tensor([3, 2]))
-            assert torch.isfinite(loss) and stats["ctc_infeasible"] == 0, path.stem
-            loss.backward()
-            grads = {k: p.grad for k, p in model.named_parameters()
-                     if any(s in k for s in ("log_theta0", "theta_gain", "radius_alpha", "bias_lambda", "gate",
-                                                    "value_beta"))}
-            assert all(g is not None and torch.count_nonzero(g) > 0 for g in grads.values()), path.stem
-    finally:
-        torch.set_num_threads(n)
+    for path in sorted((ROOT / "egs/TEMPLATE/ablation").glob("*.yaml")):
+        model = one_training_step(path.stem, base, T=64)
+        assert model.cfg.encoder == encoder
+        grads = [p.grad for k, p in model.named_parameters() if any(s in k for s in PITCH_PARAMETERS)]
+        assert all(g is not None and torch.count_nonzero(g) > 0 for g in grads), path.stem
 
 
 # ---------------------------------------------------------------- the report, on known numbers

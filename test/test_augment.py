@@ -211,7 +211,6 @@ def test_draws_depend_on_seed_epoch_and_index_only(audio_dumps):
 # ---------------------------------------------------------------- resume mid-epoch with augmentation on
 
 
-
 def test_sigkill_mid_epoch_with_augmentation_resumes_to_the_uninterrupted_run(audio_dumps, tmp_path):
     root, train_dir, valid_dir = audio_dumps
     conf = tmp_path / "train.yaml"
