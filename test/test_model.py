@@ -174,7 +174,8 @@ def test_constant_f0_shifted_sequence_gives_equal_logits(mode, freqs):
     dict(freqs="mel", theta_mode="utterance", radius_mode="f0", radius_on="k", pitch_bias=True, gate="scalar",
          subsampling=2, rope_in_cross=True),
     dict(theta_mode="frame", radius_mode="logf0", gate="f0", subsampling=6),
-], ids=["frame-logf0-bias-f0gate", "mel-utterance-f0radius-x2", "frame-x6"])
+    dict(utterance_cmn=True),
+], ids=["frame-logf0-bias-f0gate", "mel-utterance-f0radius-x2", "frame-x6", "utterance-cmn"])
 @pytest.mark.parametrize("encoder", ["transformer", "conformer", "ebranchformer"])
 def test_batch_equals_each_utterance_alone(switches, encoder):
     model = build(tiny(encoder=encoder, **switches))
@@ -196,6 +197,27 @@ def test_batch_equals_each_utterance_alone(switches, encoder):
             singles.append(model(feats[b:b + 1, :n], lens_t[b:b + 1], f0[b:b + 1, :n], ys[b:b + 1, :m], y_lens_t[b:b + 1])[0])
     assert abs(loss.item() - torch.stack(singles).mean().item()) < 1e-4
     assert stats["ctc_infeasible"] == 0
+
+
+@pytest.mark.parametrize("encoder", ["transformer", "conformer", "ebranchformer"])
+def test_utterance_cmn_makes_a_constant_channel_offset_invisible(encoder):
+    """A microphone's fixed colouring is a constant added to every frame's log-mel energies: with
+    utterance_cmn the encoder's output does not move; without it, it does (so the test can fail)."""
+    feats, lens, f0, _, _ = make_batch([52, 37], [1, 1])
+    offset = torch.linspace(-3.0, 2.0, feats.shape[-1])   # a tilt of a few dB across the bands
+    coloured = torch.where(lengths_mask(lens, feats.shape[1])[..., None], feats + offset, feats)
+    for cmn, moves in ((True, False), (False, True)):
+        model = build(tiny(encoder=encoder, utterance_cmn=cmn, **ALL_ON))
+        with torch.no_grad():
+            a, _ = model.encode(feats, lens, f0)
+            b, _ = model.encode(coloured, lens, f0)
+        assert ((a - b).abs().max().item() > 1e-2) == moves, (encoder, cmn)
+        if cmn:
+            assert (a - b).abs().max().item() < 1e-4
+
+
+def lengths_mask(lens, T):
+    return torch.arange(T)[None, :] < lens[:, None]
 
 
 # ---- 4. causality ---------------------------------------------------------------------------------

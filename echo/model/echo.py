@@ -76,6 +76,10 @@ class EchoConfig:
     # synth_tones, synth_prosody and the digits' training set): the scale global CMVN gives the model's own
     # pitch input, and the utterance ẑ's (std ~0.9), so that every switch reads pitch at one scale
     feature_pitch_std: float = FEATURE_PITCH_STD
+    # input: subtract each utterance's mean over its valid frames from every feature dimension (after the
+    # global CMVN of the data; ESPnet's utterance_mvn without variance, Kaldi's per-utterance CMN), so that a
+    # microphone's or a speaker's fixed spectral colouring, a constant offset per channel, never reaches the model
+    utterance_cmn: bool = False
     # decoder
     decoder_theta: float = 10000.0    # its ordinary rotary
     rope_in_cross: bool = False

@@ -66,6 +66,14 @@ def make_layer(cfg: "EchoConfig") -> nn.Module:
 ENCODER_LAYERS = {"transformer": EncoderLayer, "conformer": ConformerLayer, "ebranchformer": EBranchformerLayer}
 
 
+def subtract_utterance_mean(feats: Tensor, feat_lens: Tensor) -> Tensor:
+    """feats (B, T, D) minus each utterance's mean over its feat_lens valid frames; padding set to 0."""
+    valid = lengths_to_mask(feat_lens, feats.shape[1])[..., None]
+    feats = feats.masked_fill(~valid, 0.0)
+    mean = feats.sum(1, keepdim=True) / feat_lens.clamp_min(1).to(feats.dtype)[:, None, None]
+    return (feats - mean).masked_fill(~valid, 0.0)
+
+
 class Encoder(nn.Module):
     """feats (B, T, idim), feat_lens (B,), f0 (B, T) Hz or None -> enc (B, T', d), enc_lens (B,).
 
@@ -83,6 +91,7 @@ class Encoder(nn.Module):
         self.pitch_bias = cfg.pitch_bias
         self.pitch_source = cfg.pitch_source
         self.feature_pitch_std = cfg.feature_pitch_std
+        self.utterance_cmn = cfg.utterance_cmn
         self.dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(make_layer(cfg) for _ in range(cfg.enc_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -129,6 +138,8 @@ class Encoder(nn.Module):
     def _prepare(self, feats: Tensor, feat_lens: Tensor, f0: Tensor | None):
         """Subsampled input and everything the blocks share: masks, rotations, radii, pitch."""
         enc_lens = self.check_lengths(feats, feat_lens, f0)
+        if self.utterance_cmn:
+            feats = subtract_utterance_mean(feats, feat_lens)
         x = self.subsampling(feats)
         T = x.shape[1]
         track = self.pitch_track(f0, feat_lens)
