@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from echo.model.echo import EchoConfig, EchoModel
+from echo.model.pitch import lengths_to_mask
 from echo.model.subsampling import Conv2dSubsampling
 
 ALL_ON = dict(theta_mode="frame", radius_mode="logf0", pitch_bias=True, gate="f0")
@@ -205,7 +206,7 @@ def test_utterance_cmn_makes_a_constant_channel_offset_invisible(encoder):
     utterance_cmn the encoder's output does not move; without it, it does (so the test can fail)."""
     feats, lens, f0, _, _ = make_batch([52, 37], [1, 1])
     offset = torch.linspace(-3.0, 2.0, feats.shape[-1])   # a tilt of a few dB across the bands
-    coloured = torch.where(lengths_mask(lens, feats.shape[1])[..., None], feats + offset, feats)
+    coloured = torch.where(lengths_to_mask(lens, feats.shape[1])[..., None], feats + offset, feats)
     for cmn, moves in ((True, False), (False, True)):
         model = build(tiny(encoder=encoder, utterance_cmn=cmn, **ALL_ON))
         with torch.no_grad():
@@ -214,10 +215,6 @@ def test_utterance_cmn_makes_a_constant_channel_offset_invisible(encoder):
         assert ((a - b).abs().max().item() > 1e-2) == moves, (encoder, cmn)
         if cmn:
             assert (a - b).abs().max().item() < 1e-4
-
-
-def lengths_mask(lens, T):
-    return torch.arange(T)[None, :] < lens[:, None]
 
 
 # ---- 4. causality ---------------------------------------------------------------------------------
