@@ -3,6 +3,7 @@ hand-made experiment directories whose numbers are known."""
 import json
 import math
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -264,7 +265,7 @@ def test_report_mean_std_best_and_difference_are_exact(tmp_path):
     assert frame[9] == "3m00s"
     assert "- command: `./ablation.sh --seeds 2`" in md
     assert "same number of optimiser updates: 40" in md
-    assert "training time of the 4 runs together: 10m00s" in md
+    assert "training time of the 4 scored runs together: 10m00s" in md
 
     diff = table(md, "Difference from `none`")
     # frame − none: WER +5.00 with standard error sqrt(2/2 + 0/2) = 1 -> beyond 2 SE: starred;
@@ -284,7 +285,18 @@ def test_report_mean_std_best_and_difference_are_exact(tmp_path):
     md = report.write_report(abl, seeds=2, images=False).read_text()
     assert "**Not scored**" in md and "late_seed0" in md
     late = [r for r in table(md, "Results")[1:] if r[0] == "late"][0]
-    assert late[2] == "–"
+    assert late[:3] == ["late", "0", "–"]
+
+    # a third seed still training (its epochs so far, nothing scored) changes no number of its config
+    shutil.rmtree(abl / "frame_seed2")
+    fake_run(abl, "frame_seed2", 99.0, 99.0, 0.0, [("10:00:00", "10:00:07")], steps=7)
+    shutil.rmtree(abl / "frame_seed2/decode_test")
+    md = report.write_report(abl, configs=["none", "frame"], images=False).read_text()
+    frame = table(md, "Results")[2]
+    assert frame[:3] == ["frame", "2", "10.00 ± 0.00"] and frame[8:10] == ["40", "3m00s"]
+    assert "every run made the same number of optimiser updates: 40" in md
+    assert "training time of the 4 scored runs together: 10m00s" in md
+    assert "frame_seed2" in md.split("**Not scored**")[1]
 
 
 def test_score_metrics_reads_any_result_json(tmp_path):
