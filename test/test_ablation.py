@@ -286,6 +286,8 @@ def test_report_mean_std_best_and_difference_are_exact(tmp_path):
     assert "**Not scored**" in md and "late_seed0" in md
     late = [r for r in table(md, "Results")[1:] if r[0] == "late"][0]
     assert late[:3] == ["late", "0", "–"]
+    md = report.write_report(abl, configs=["late"], images=False).read_text()   # nothing scored at all
+    assert "No run is scored yet." in md and "## Difference" not in md and "late_seed0" in md
 
     # a third seed still training (its epochs so far, nothing scored) changes no number of its config
     shutil.rmtree(abl / "frame_seed2")

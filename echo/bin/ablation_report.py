@@ -427,8 +427,8 @@ def report_markdown(runs: list[Run], command: str | None = None, reference: str 
 
     with_runs = [c for c in configs if by_config[c]]
     if not with_runs:
-        lines += ["", "No run is scored yet."]
-        return "\n".join(lines + every_run_lines(runs, cols, multi_set)) + "\n"
+        lines += ["", "No run is scored yet.", *every_run_lines(runs, cols, multi_set), *figure_lines(images)]
+        return "\n".join(lines) + "\n"
     ref = reference if reference in with_runs else ("baseline" if "baseline" in with_runs else with_runs[0])
     ref_run = by_config[ref][0]
     lines += ["", f"## Difference from `{ref}`", "",
@@ -455,10 +455,12 @@ def report_markdown(runs: list[Run], command: str | None = None, reference: str 
 
     lines += learning_curve_lines({c: by_config[c] for c in with_runs}, curve_targets)
     lines += every_run_lines(runs, cols, multi_set)
-    if images:
-        lines += ["", "## Figures", ""]
-        lines += [f"![{p.stem}](images/{p.name})" for p in images]
+    lines += figure_lines(images)
     return "\n".join(lines) + "\n"
+
+
+def figure_lines(images: list[Path] | None) -> list[str]:
+    return ["", "## Figures", "", *[f"![{p.stem}](images/{p.name})" for p in images]] if images else []
 
 
 def every_run_lines(runs: list[Run], cols: list, multi_set: bool) -> list[str]:
