@@ -306,13 +306,14 @@ KILLER = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     import echo.bin.train as T
-    n, calls, save = int(sys.argv[1]), [0], T.save_checkpoint
+    import echo.train.loop as L
+    n, calls, save = int(sys.argv[1]), [0], L.save_checkpoint
     def save_or_die(path, state):
         calls[0] += 1
         if calls[0] == n:
             os.kill(os.getpid(), signal.SIGKILL)
         save(path, state)
-    T.save_checkpoint = save_or_die
+    L.save_checkpoint = save_or_die
     T.main(sys.argv[2:])
 """)
 

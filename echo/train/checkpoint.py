@@ -28,7 +28,7 @@ EPOCH_RE = re.compile(r"^epoch(\d+)\.pt$")
 
 
 def save_checkpoint(path, state: dict) -> None:
-    """checkpoint.pt of a run (see echo/bin/train.py for its keys), written atomically."""
+    """checkpoint.pt of a run (see echo.train.loop.save_state for its keys), written atomically."""
     atomic.torch_save(state, path)
 
 

@@ -1,5 +1,5 @@
 """The GPU side of training, apart from the loop: mixed precision, TF32, the fused optimiser, gradient
-accumulation and torch.compile. echo/bin/train.py calls these; each is a no-op (or the plain CPU path)
+accumulation and torch.compile. echo/train/loop.py calls these; each is a no-op (or the plain CPU path)
 where it does not apply, so the same command trains on a CPU or a GPU.
 
 - train.amp: `bf16` autocast (no loss scaling needed: bf16 has fp32's exponent range) or `fp16` autocast

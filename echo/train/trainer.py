@@ -1,4 +1,4 @@
-"""The pieces of the training loop that are not the loop itself (echo/bin/train.py reads top to bottom):
+"""The pieces of the training loop that are not the loop itself (echo/train/loop.py reads top to bottom):
 logging, OOM messages, AMP, validation with greedy-CTC CER, and the running
 statistics behind each train.log line.
 """
