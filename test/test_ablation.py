@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from echo.bin import ablation_report as report
+from echo.bin import ablation_report
+from echo.score import ablation as report
+from echo.score import ablation_runs
 from echo.plot.gates import parse_gate_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +117,7 @@ def test_every_ablation_config_is_a_valid_training_config():
     from echo.train import config
 
     names = sorted(p.stem for p in (ROOT / "egs/TEMPLATE/ablation").glob("*.yaml"))
-    assert names == sorted(report.DEFAULT_ORDER)
+    assert names == sorted(ablation_runs.DEFAULT_ORDER)
     for name in names:
         data = config.load_yaml(ROOT / "egs/TEMPLATE/ablation" / f"{name}.yaml")
         features = data.pop("features", None)
@@ -126,7 +128,7 @@ def test_every_ablation_config_is_a_valid_training_config():
             assert switches == {"theta_mode": "none", "radius_mode": "unit", "pitch_bias": False, "gate": "none",
                                 "value_rotary": False}
         assert (features is not None) == name.startswith("fbank_pitch")
-        if name in report.TRACKER_VARIANTS:
+        if name in ablation_runs.TRACKER_VARIANTS:
             # fbank_pitch on another F0 tracker: only the feature dump differs, in a dump dir of its own
             fbank_pitch = config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")
             assert data["model"] == fbank_pitch["model"], name
@@ -187,7 +189,7 @@ def test_every_ablation_config_builds_its_model_and_takes_a_training_step(name):
     pitch = [k for k in before if any(s in k for s in PITCH_PARAMETERS)]
     assert all(not torch.equal(before[k], p) for k, p in model.named_parameters() if k in pitch), name
     assert bool(pitch) == (name not in ("baseline", "fbank_pitch", "radius_f0", "radius_f0_featsrc",
-                                        "fbank_pitch_radius_f0", *report.TRACKER_VARIANTS)), name
+                                        "fbank_pitch_radius_f0", *ablation_runs.TRACKER_VARIANTS)), name
     assert config.load_yaml(ROOT / "egs/TEMPLATE/ablation/fbank_pitch.yaml")["features"]["append_pitch"] is True
 
 
@@ -305,9 +307,9 @@ def test_score_metrics_reads_any_result_json(tmp_path):
     write_json(tmp_path / "score_wer_words/result.json", {"total": {"err_rate": 12.5, "sub_rate": 3.0}})
     write_json(tmp_path / "score_punct/result.json", {"accuracy": 87.5, "correct": 7})
     write_json(tmp_path / "score_tone/result.json", {"total": {"tone_error_rate": 61.0, "syllable_error_rate": 2.8}})
-    assert report.score_metrics(tmp_path / "score_wer_words/result.json") == {"WER words": (12.5, False)}
-    assert report.score_metrics(tmp_path / "score_punct/result.json") == {"punct acc": (87.5, True)}
-    assert report.score_metrics(tmp_path / "score_tone/result.json") == {"TER": (61.0, False),
+    assert ablation_runs.score_metrics(tmp_path / "score_wer_words/result.json") == {"WER words": (12.5, False)}
+    assert ablation_runs.score_metrics(tmp_path / "score_punct/result.json") == {"punct acc": (87.5, True)}
+    assert ablation_runs.score_metrics(tmp_path / "score_tone/result.json") == {"TER": (61.0, False),
                                                                          "SylER": (2.8, False)}
 
 
@@ -333,7 +335,7 @@ def test_gate_log_is_read_per_epoch_and_a_resumed_epoch_counts_once(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2]
     assert math.isnan(records[0]["gates"]["voicing_corr"]) and records[0]["pitch"] == {"theta0": 10000.0}
     assert records[1]["gates"] == {"mean": 0.6, "open_frac": 0.75, "voicing_corr": -0.2}
-    assert report.train_seconds(log) == 9.0 + 9.0
+    assert ablation_runs.train_seconds(log) == 9.0 + 9.0
 
 
 def test_asr_sh_dump_dir_default_is_unchanged():
@@ -365,10 +367,10 @@ def test_a_field_missing_from_an_older_config_counts_as_its_default():
 
 # ---------------------------------------------------------------- learning curves as numbers
 
-def curve_run(config: str, seed: int, cers: list[float], steps_per_epoch: int = 100) -> "report.Run":
+def curve_run(config: str, seed: int, cers: list[float], steps_per_epoch: int = 100) -> "ablation_runs.Run":
     history = [{"epoch": e, "step": steps_per_epoch * e, "valid.cer": c, "valid.loss": 10 * c}
                for e, c in enumerate(cers, start=1)]
-    return report.Run(config=config, seed=seed, path=Path(f"/x/{config}_seed{seed}"), history=history)
+    return ablation_runs.Run(config=config, seed=seed, path=Path(f"/x/{config}_seed{seed}"), history=history)
 
 
 def test_updates_to_reach_and_last_epoch_change_on_known_histories():
@@ -399,10 +401,10 @@ def test_learning_curve_section_counts_seeds_that_never_reach_the_target():
     assert not any("{" in line for line in lines)   # every placeholder filled in
     table = {line.split("|")[1]: line.split("|")[2:-1] for line in lines if line.startswith("|") and "---" not in line}
     assert table["fast"][0] == "150 ± 71" and table["slow"][0] == "300 (1/2)"
-    assert report.learning_curve_lines({"x": [report.Run("x", 0, Path("/x"))]}) == []
+    assert report.learning_curve_lines({"x": [ablation_runs.Run("x", 0, Path("/x"))]}) == []
 
 
 def test_curve_target_option_rejects_bad_values(tmp_path, capsys):
     for bad in ("valid.cer", "valid.cer=abc", "valid.acc=0.9"):
         with pytest.raises(SystemExit):
-            report.main([str(tmp_path), "--curve-target", bad])
+            ablation_report.main([str(tmp_path), "--curve-target", bad])
