@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from echo.data.datadir import read_kv, validate_data_dir
+from echo.data.datadir import read_kv
+from echo.data.validate import validate_data_dir
 from echo.features.config import FeatureConfig
 
 ROOT = Path(__file__).resolve().parents[1]

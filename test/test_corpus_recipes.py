@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from corpus_fixtures import (synthesise_pool, write_aishell, write_an4, write_commonvoice, write_librispeech)
-from echo.data.datadir import read_kv, read_kv_dict, validate_data_dir
+from echo.data.datadir import read_kv, read_kv_dict
+from echo.data.validate import validate_data_dir
 from http_fixture import FileServer
 from synth_helpers import load_local
 

@@ -8,6 +8,7 @@ import pytest
 
 from echo.data import datadir
 from echo.data.datadir import DataDirError
+from echo.data.validate import validate_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 UTILS = ROOT / "utils"
@@ -143,27 +144,27 @@ def test_spk2utt_conversions_and_clis(tmp_path):
 
 def test_valid_dirs_pass(tmp_path):
     d = make_dir(tmp_path / "plain")
-    summary = datadir.validate_data_dir(d, no_feats=True)
+    summary = validate_data_dir(d, no_feats=True)
     assert "6 utterances, 3 speakers, 6 recordings" in summary
     r = run_util("validate_data_dir.py", "--no-feats", d)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 1 and "valid data dir" in r.stdout
     seg = make_dir(tmp_path / "seg", segments=True, feats=True)
-    assert "6 utterances, 3 speakers, 4 recordings" in datadir.validate_data_dir(seg)
+    assert "6 utterances, 3 speakers, 4 recordings" in validate_data_dir(seg)
 
 
 def test_required_files(tmp_path):
     d = make_dir(tmp_path / "d")
     with pytest.raises(DataDirError, match="feats.scp: missing"):
-        datadir.validate_data_dir(d)
+        validate_data_dir(d)
     (d / "text").unlink()
     (d / "wav.scp").unlink()
-    datadir.validate_data_dir(d, no_feats=True, no_text=True, no_wav=True)
+    validate_data_dir(d, no_feats=True, no_text=True, no_wav=True)
     with pytest.raises(DataDirError, match="text: missing"):
-        datadir.validate_data_dir(d, no_feats=True, no_wav=True)
+        validate_data_dir(d, no_feats=True, no_wav=True)
     for name in ("utt2spk", "spk2utt"):
         (d / name).write_text("")
     with pytest.raises(DataDirError, match="utt2spk: empty"):
-        datadir.validate_data_dir(d, no_feats=True, no_text=True, no_wav=True)
+        validate_data_dir(d, no_feats=True, no_text=True, no_wav=True)
 
 
 def _unsorted(d):
@@ -233,14 +234,14 @@ def test_broken_dir_is_reported_then_fixed(tmp_path, case):
     breaker(d)
     broken_files = {p.name: p.read_bytes() for p in d.iterdir()}
     with pytest.raises(DataDirError) as e:
-        datadir.validate_data_dir(d, no_feats=True)
+        validate_data_dir(d, no_feats=True)
     assert f"{d}/{message}" in str(e.value)
     r = run_util("validate_data_dir.py", "--no-feats", d)
     assert r.returncode == 1 and f"{d}/{message}" in r.stderr
 
     r = run_util("fix_data_dir.py", d)
     assert r.returncode == 0, r.stderr
-    datadir.validate_data_dir(d, no_feats=True)       # fixed: raises nothing
+    validate_data_dir(d, no_feats=True)       # fixed: raises nothing
     assert len(lines(d / shrunk)) == kept
     assert {p.name: p.read_bytes() for p in (d / ".backup").iterdir()} == broken_files
     before = len(broken_files[shrunk].splitlines())
@@ -259,7 +260,7 @@ def test_fix_keeps_only_utts_in_every_file_and_used_recordings(tmp_path):
     assert datadir.read_kv_dict(d / "spk2utt") == {"spkA": "spkA-u1 spkA-u2",
                                                    "spkB": "spkB-u1 spkB-u2"}
     assert report["wav.scp"] == (5, 2) and report["text"] == (6, 4) and report["spk2utt"] == (0, 2)
-    assert "valid data dir: 4 utterances" in datadir.validate_data_dir(d)
+    assert "valid data dir: 4 utterances" in validate_data_dir(d)
 
 
 def test_fix_refuses_to_empty_a_dir(tmp_path):
@@ -283,7 +284,7 @@ def test_split_per_speaker(tmp_path):
     # spkA (3 utts) alone; spkB (2) and spkC (1) together: balanced 3/3, speakers never split
     assert utts == [["spkA-u1", "spkA-u2", "spkA-u3"], ["spkB-u1", "spkB-u2", "spkC-u1"]]
     for p in parts:
-        datadir.validate_data_dir(p)
+        validate_data_dir(p)
         assert (p / "feats_dim").read_text() == "80\n"
         part_utts = set(datadir.read_kv_dict(p / "utt2spk"))
         for name in ("text", "feats.scp", "utt2num_frames", "segments"):
@@ -307,7 +308,7 @@ def test_split_per_utt_keeps_order_and_balance(tmp_path):
     assert [len(u) for u in utts] == [2, 2, 1, 1]
     assert sum(utts, []) == list(UTT2SPK)
     for p in parts:
-        datadir.validate_data_dir(p, no_feats=True)
+        validate_data_dir(p, no_feats=True)
     # spkA is spread over parts 1 and 2; each part's spk2utt only lists its own utterances
     assert datadir.read_kv_dict(parts[1] / "spk2utt") == {"spkA": "spkA-u3", "spkB": "spkB-u1"}
     with pytest.raises(DataDirError, match="cannot split 6 utterances into 7 parts"):
@@ -356,7 +357,7 @@ def test_subset_data_dir(tmp_path):
     assert r.returncode == 0 and "2 utterances" in r.stdout
     assert datadir.read_kv_dict(tmp_path / "sl" / "spk2utt") == {"spkB": "spkB-u1 spkB-u2"}
     for sub in ("first", "last", "ul", "sl"):
-        datadir.validate_data_dir(tmp_path / sub, no_feats=True)
+        validate_data_dir(tmp_path / sub, no_feats=True)
     with pytest.raises(DataDirError, match="exactly one"):
         datadir.subset_data_dir(d, tmp_path / "x", first=1, last=1)
     with pytest.raises(DataDirError, match="keeps no utterance"):

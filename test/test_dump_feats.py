@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from echo.bin.dump_feats import main as dump_feats
-from echo.data.datadir import read_kv, read_kv_dict, validate_data_dir
+from echo.data.datadir import read_kv, read_kv_dict
+from echo.data.validate import validate_data_dir
 from echo.features.audio import load_audio
 from echo.features.config import FeatureConfig
 from echo.features.extract import extract_features

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from echo.data.datadir import read_kv, read_kv_dict, validate_data_dir
+from echo.data.datadir import read_kv, read_kv_dict
+from echo.data.validate import validate_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "fsdd"

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from echo.bin import dump_feats
-from echo.data.datadir import DataDirError, read_kv_dict, validate_data_dir, write_kv
+from echo.data.datadir import DataDirError, read_kv_dict, write_kv
+from echo.data.validate import validate_data_dir
 from echo.data.perturb import perturb_data_dir_speed
 from echo.features.audio import change_speed, load_audio, parse_speed, speed_entry
 from echo.features.config import FeatureConfig

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from echo.data.datadir import read_kv, read_kv_dict, validate_data_dir
+from echo.data.datadir import read_kv, read_kv_dict
+from echo.data.validate import validate_data_dir
 
 from synth_helpers import (ROOT, SETS, assert_data_sh_takes_kaldi_options, assert_same_seed_same_corpus_with_one_job,
                            assert_test_voices_unseen, assert_valid_data_dirs, corpus_fixture, load_local,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from echo.data import datadir  # noqa: E402
+from echo.data.validate import validate_data_dir  # noqa: E402
 
 
 def main():
@@ -21,7 +22,7 @@ def main():
     parser.add_argument("--no-wav", action="store_true", help="wav.scp is not required")
     parser.add_argument("--no-text", action="store_true", help="text is not required")
     args = parser.parse_args()
-    print(datadir.validate_data_dir(args.data_dir, no_feats=args.no_feats, no_wav=args.no_wav,
+    print(validate_data_dir(args.data_dir, no_feats=args.no_feats, no_wav=args.no_wav,
                                     no_text=args.no_text))
 
 

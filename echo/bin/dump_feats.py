@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from echo.data.datadir import DataDirError, validate_data_dir
+from echo.data.datadir import DataDirError
+from echo.data.validate import validate_data_dir
 from echo.features.config import FeatureConfig, FeatureError
 from echo.features.dump import DumpError, dump_data_dir, dump_part
 from echo.io import jobs

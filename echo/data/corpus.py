@@ -14,7 +14,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from echo.data.datadir import c_sorted, utt2spk_to_spk2utt, validate_data_dir, write_kv
+from echo.data.datadir import c_sorted, utt2spk_to_spk2utt, write_kv
+from echo.data.validate import validate_data_dir
 from echo.io.atomic import write_text
 
 

@@ -1,4 +1,4 @@
-"""Kaldi data directories: read, write, validate, fix, split, subset and combine.
+"""Kaldi data directories: read, write, fix, split, subset and combine (validate: echo/data/validate.py).
 
 A data dir is a folder of text files with one "key value" line per entry, sorted by key in C byte
 order (what `LC_ALL=C sort` gives), each key once:
@@ -56,7 +56,7 @@ def c_sorted(items: Iterable[str]) -> list[str]:
 # Reading and writing key-value files
 
 
-def _read_lines(path: Path, allow_empty: bool) -> list[tuple[int, str, str]]:
+def read_lines(path: Path, allow_empty: bool) -> list[tuple[int, str, str]]:
     """(line number, key, value) of every line; raises DataDirError at the first bad line."""
     rows = []
     with open(path, "rb") as f:
@@ -91,7 +91,7 @@ def read_kv(path, *, allow_empty: bool = False) -> list[tuple[str, str]]:
     pipes ("sox a.flac -t wav - |") come back whole. A line with a key and no value is an error
     unless allow_empty (an empty transcript in `text`).
     """
-    return [(k, v) for _, k, v in _read_lines(Path(path), allow_empty)]
+    return [(k, v) for _, k, v in read_lines(Path(path), allow_empty)]
 
 
 def read_kv_dict(path, *, allow_empty: bool = False) -> dict[str, str]:
@@ -99,7 +99,7 @@ def read_kv_dict(path, *, allow_empty: bool = False) -> dict[str, str]:
     path = Path(path)
     table: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    for lineno, key, value in _read_lines(path, allow_empty):
+    for lineno, key, value in read_lines(path, allow_empty):
         if key in table:
             raise DataDirError(f"{path}:{lineno}: duplicate key, first on line {first_line[key]} "
                                f"(key {key})")
@@ -135,14 +135,14 @@ def read_segments(path) -> dict[str, tuple[str, float, float]]:
     recording" (Kaldi's extract-segments convention)."""
     path = Path(path)
     segments = {}
-    for lineno, key, value in _read_lines(path, allow_empty=False):
+    for lineno, key, value in read_lines(path, allow_empty=False):
         if key in segments:
             raise DataDirError(f"{path}:{lineno}: duplicate key (key {key})")
-        segments[key] = _parse_segment(path, lineno, key, value)
+        segments[key] = parse_segment(path, lineno, key, value)
     return segments
 
 
-def _parse_segment(path, lineno, key, value) -> tuple[str, float, float]:
+def parse_segment(path, lineno, key, value) -> tuple[str, float, float]:
     fields = value.split()
     if len(fields) != 3:
         raise DataDirError(f"{path}:{lineno}: expected 'utt reco start end', got {len(fields) + 1} "
@@ -196,170 +196,6 @@ def _present_files(d: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation
-
-
-def validate_data_dir(data_dir, no_feats: bool = False, no_wav: bool = False,
-                      no_text: bool = False) -> str:
-    """Check a data dir like Kaldi's validate_data_dir.sh; return a one-line summary.
-
-    Checks: required files exist (utt2spk, spk2utt, and unless switched off wav.scp, text,
-    feats.scp); every line is well formed UTF-8; keys are unique and in C byte order; the same
-    utterances appear in utt2spk, text, segments (else wav.scp), feats.scp and every other per-utt
-    file; spk2utt is exactly utt2spk inverted; segments name recordings of wav.scp with
-    0 <= start < end; transcripts are not empty. Raises DataDirError listing the problems, each
-    naming file, line and key.
-    """
-    d = Path(data_dir)
-    if not d.is_dir():
-        raise DataDirError(f"{d}: no such data directory")
-    errors: list[str] = []
-    has_segments = (d / "segments").is_file()
-
-    def load(name: str, required: str | None = None, allow_empty: bool = False):
-        """{key: (line, value)} of a sorted unique file, or None when missing/unreadable."""
-        path = d / name
-        if not path.is_file():
-            if required:
-                errors.append(f"{path}: missing ({required})")
-            return None
-        try:
-            rows = _read_lines(path, allow_empty)
-        except DataDirError as e:
-            errors.append(str(e))
-            return None
-        table: dict[str, tuple[int, str]] = {}
-        prev, unsorted_reported = None, False
-        for lineno, key, value in rows:
-            if key in table:
-                errors.append(f"{path}:{lineno}: duplicate key, first on line {table[key][0]} "
-                              f"(key {key}); run utils/fix_data_dir.py {d}")
-                continue
-            if prev is not None and c_key(key) < c_key(prev) and not unsorted_reported:
-                errors.append(f"{path}:{lineno}: not sorted in C byte order, comes after {prev} "
-                              f"(key {key}); run utils/fix_data_dir.py {d}")
-                unsorted_reported = True
-            table[key] = (lineno, value)
-            prev = key
-        return table
-
-    utt2spk = load("utt2spk", "always required")
-    spk2utt = load("spk2utt", "always required; make it with utils/utt2spk_to_spk2utt.py")
-    text = load("text", None if no_text else "required unless --no-text", allow_empty=True)
-    wav = load("wav.scp", None if no_wav else "required unless --no-wav")
-    segments = load("segments") if has_segments else None
-    feats = load("feats.scp", None if no_feats else "required unless --no-feats")
-    others = {name: load(name) for name in ("f0.scp", "utt2num_frames", "utt2dur", "utt2lang",
-                                            "utt2uniq", "reco2dur", "spk2gender")}
-
-    if utt2spk is not None and not utt2spk:
-        errors.append(f"{d / 'utt2spk'}: empty: the data dir has no utterances")
-    if utt2spk is not None:
-        for utt, (lineno, spk) in utt2spk.items():
-            if len(spk.split()) != 1:
-                errors.append(f"{d / 'utt2spk'}:{lineno}: speaker id must be one word, got '{spk}' "
-                              f"(key {utt})")
-    if text is not None:
-        for utt, (lineno, words) in text.items():
-            if not words:
-                errors.append(f"{d / 'text'}:{lineno}: empty transcript (key {utt})")
-
-    recos = None
-    if segments is not None:
-        recos = set()
-        for utt, (lineno, value) in segments.items():
-            try:
-                reco, _, _ = _parse_segment(d / "segments", lineno, utt, value)
-            except DataDirError as e:
-                errors.append(str(e))
-                continue
-            recos.add(reco)
-            if wav is not None and reco not in wav:
-                errors.append(f"{d / 'segments'}:{lineno}: recording {reco} is not in wav.scp "
-                              f"(key {utt})")
-    elif wav is not None:
-        recos = set(wav)
-
-    for name, pattern, what in (("utt2num_frames", r"[1-9][0-9]*", "a positive integer"),
-                                ("utt2dur", r"[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?", "a duration"),
-                                ("reco2dur", r"[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?", "a duration"),
-                                ("spk2gender", r"[mf]", "m or f")):
-        for key, (lineno, value) in (others[name] or {}).items():
-            if not re.fullmatch(pattern, value):
-                errors.append(f"{d / name}:{lineno}: value must be {what}, got '{value}' (key {key})")
-
-    # The same utterances everywhere: utt2spk is the reference.
-    if utt2spk is not None:
-        per_utt = {"text": text, "feats.scp": feats, **{n: others[n] for n in
-                   ("f0.scp", "utt2num_frames", "utt2dur", "utt2lang", "utt2uniq")}}
-        if has_segments:
-            per_utt["segments"] = segments
-        else:
-            per_utt["wav.scp"] = wav
-            per_utt["reco2dur"] = others["reco2dur"]
-        for name, table in per_utt.items():
-            if table is not None:
-                _compare_keys(errors, d, name, table, "utt2spk", utt2spk, "utterance")
-    if has_segments and recos is not None and others["reco2dur"] is not None:
-        for reco, (lineno, _) in others["reco2dur"].items():
-            if wav is not None and reco not in wav:
-                errors.append(f"{d / 'reco2dur'}:{lineno}: recording not in wav.scp (key {reco})")
-    if utt2spk is not None and spk2utt is not None:
-        _check_spk2utt(errors, d, utt2spk, spk2utt)
-    if utt2spk is not None and others["spk2gender"] is not None:
-        speakers = {spk for _, spk in utt2spk.values()}
-        for spk, (lineno, _) in others["spk2gender"].items():
-            if spk not in speakers:
-                errors.append(f"{d / 'spk2gender'}:{lineno}: speaker not in utt2spk (key {spk})")
-
-    if errors:
-        shown = "\n  ".join(errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise DataDirError(f"{d}: invalid data dir, {len(errors)} problem(s):\n  {shown}{more}")
-    n_spk = len(spk2utt)
-    present = [n for n in ("wav.scp", "segments", "text", "feats.scp", "f0.scp") if (d / n).is_file()]
-    n_reco = f", {len(recos)} recordings" if recos is not None else ""
-    return (f"{d}: valid data dir: {len(utt2spk)} utterances, {n_spk} speakers{n_reco} "
-            f"({', '.join(present)})")
-
-
-def _compare_keys(errors, d, name, table, ref_name, ref, what) -> None:
-    """Report keys of table missing from ref and keys of ref missing from table (3 of each)."""
-    extra = [k for k in table if k not in ref]
-    missing = [k for k in ref if k not in table]
-    for k in extra[:3]:
-        errors.append(f"{d / name}:{table[k][0]}: {what} not in {ref_name} (key {k})")
-    for k in missing[:3]:
-        errors.append(f"{d / name}: no entry for {what} {k}, which is on line {ref[k][0]} of "
-                      f"{ref_name} (key {k})")
-    hidden = max(0, len(extra) - 3) + max(0, len(missing) - 3)
-    if hidden:
-        errors.append(f"{d / name}: {hidden} more {what}s disagree with {ref_name}")
-
-
-def _check_spk2utt(errors, d, utt2spk, spk2utt) -> None:
-    expected = utt2spk_to_spk2utt({u: s for u, (_, s) in utt2spk.items()})
-    for spk, (lineno, value) in spk2utt.items():
-        got = value.split()
-        if spk not in expected:
-            errors.append(f"{d / 'spk2utt'}:{lineno}: speaker has no utterance in utt2spk (key {spk})")
-        elif got != expected[spk]:
-            wrong = [u for u in got if u not in set(expected[spk])]
-            absent = [u for u in expected[spk] if u not in set(got)]
-            detail = (f"lists {wrong[0]}, which utt2spk gives to {utt2spk[wrong[0]][1]}"
-                      if wrong and wrong[0] in utt2spk else
-                      f"lists {wrong[0]}, which is not in utt2spk" if wrong else
-                      f"misses {absent[0]} (utt2spk line {utt2spk[absent[0]][0]})" if absent else
-                      "lists the utterances out of order")
-            errors.append(f"{d / 'spk2utt'}:{lineno}: disagrees with utt2spk: {detail} (key {spk}); "
-                          f"rebuild it with utils/utt2spk_to_spk2utt.py")
-    for spk, utts in expected.items():
-        if spk not in spk2utt:
-            errors.append(f"{d / 'spk2utt'}: no entry for speaker {spk}, which utt2spk gives on "
-                          f"line {utt2spk[utts[0]][0]} (key {spk})")
-
-
-# ---------------------------------------------------------------------------------------------
 # Fixing
 
 
@@ -397,7 +233,7 @@ def fix_data_dir(data_dir) -> dict[str, tuple[int, int]]:
         good = {}
         for utt, value in tables["segments"].items():
             try:
-                _parse_segment(d / "segments", 0, utt, value)
+                parse_segment(d / "segments", 0, utt, value)
                 good[utt] = value
             except DataDirError:
                 pass

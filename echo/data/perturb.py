@@ -13,8 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from echo.data.datadir import (DataDirError, read_kv_dict, read_segments, utt2spk_to_spk2utt,
-                               validate_data_dir, write_kv)
+from echo.data.datadir import DataDirError, read_kv_dict, read_segments, utt2spk_to_spk2utt, write_kv
+from echo.data.validate import validate_data_dir
 from echo.features.audio import speed_entry
 
 FEATURE_FILES = ("feats.scp", "f0.scp", "utt2num_frames", "cmvn.scp")

@@ -118,7 +118,8 @@ def write_set(utts: list[Utterance], data_dir: Path, wav_dir: Path, fs: int, nj:
     The old data dir is removed first and the new one written only after every WAV exists, so an
     interrupted run never leaves a data dir pointing at missing or stale audio.
     """
-    from echo.data.datadir import utt2spk_to_spk2utt, validate_data_dir, write_kv
+    from echo.data.datadir import utt2spk_to_spk2utt, write_kv
+    from echo.data.validate import validate_data_dir
 
     data_dir, wav_dir = Path(data_dir), Path(wav_dir)
     if data_dir.is_dir():  # wholly generated here; stale splits or per-utt files must not survive

@@ -16,7 +16,8 @@ import re
 import shutil
 from pathlib import Path
 
-from echo.data.datadir import utt2spk_to_spk2utt, validate_data_dir, write_kv
+from echo.data.datadir import utt2spk_to_spk2utt, write_kv
+from echo.data.validate import validate_data_dir
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 NAME = re.compile(r"(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9]+)_(?P<index>[0-9]+)\.wav")
