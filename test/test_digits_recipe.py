@@ -1,6 +1,7 @@
 """egs/digits end to end (stages 0-5) on a miniature FSDD and a few synthetic utterances, augmentation on
 (conf/train_smoke.yaml), with one speaker held out; and its per-speaker / per-voice report."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,24 @@ def test_digits_recipe_holds_out_a_speaker_and_reports_each(tmp_path):
     for spk in SPEAKERS:
         assert f"|decode_fsdd_test|{spk}|2|2|" in results
     assert "|decode_synth_test|voice " in results
+
+    # local/adapt_speaker.py: its first pass is the recipe's scored decode; an identity transform (0 epochs)
+    # decodes the same again; one epoch of adaptation runs and reports both passes
+    adapt = [sys.executable, "local/adapt_speaker.py", "exp/train", "dump/fsdd_heldout"]
+    env = {**env, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(adapt + ["--epochs", "0"], cwd=d, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = out.stdout.strip().splitlines()[-1]
+    assert line.startswith("fsdd_heldout: 6/6 first-pass hypotheses trained on; WER first pass "), line
+    first_pass, second_pass = (float(x.split()[-2]) for x in line.split(";")[1].split(","))
+    assert first_pass == second_pass
+    assert abs(first_pass - heldout["total"]["err_rate"]) < 0.05, (line, heldout["total"])
+    out = subprocess.run(adapt + ["--epochs", "1", "--transform", "full"], cwd=d, capture_output=True,
+                         text=True, env=env, check=True)
+    assert "fsdd_heldout: 6/6 first-pass" in out.stdout and "epoch 1: loss" in out.stderr
+    out = subprocess.run(adapt + ["--epochs", "1", "--agree"], cwd=d, capture_output=True, text=True, env=env,
+                         check=True)   # only the hypotheses greedy CTC agrees with (none, some or all of 6)
+    assert re.match(r"fsdd_heldout: [0-6]/6 first-pass hypotheses trained on; WER first pass", out.stdout)
 
 
 def test_unknown_heldout_speaker_is_an_error(tmp_path):
