@@ -94,6 +94,34 @@ def select_cache(cache, rows: Tensor, n_rows: int):
     return cache
 
 
+@dataclass
+class _Beams:
+    """The search's state between steps: the live rows (utterance-major, beam_size per utterance) and,
+    per utterance, the hypotheses that have ended."""
+    utt: Tensor                   # (N,) the utterance of each row
+    ys: Tensor                    # (N, step + 1) <sos> and the labels so far
+    score: Tensor                 # (N,) joint score; −inf for an empty slot
+    att_acc: Tensor               # (N,) Σ log p_att so far
+    ctc_state: object             # the CTC prefix scorer's state of each row (None without CTC)
+    memory_lens: Tensor
+    vocab: int | None             # V, known from the CTC posteriors or the decoder's first step
+    ended: list[list[Hypothesis]]
+    memory: Tensor | None = None  # the decoder's memory, made at step 0
+    cache: object = None          # the decoder's cache
+    labels: Tensor | None = None  # every label but blank and <sos/eos>, made once when all are candidates
+    step: int = 0
+
+
+@dataclass
+class _Step:
+    """One step's candidates per row: labels (N, K+1), <sos/eos> last; their attention and joint scores
+    (N, K+1); the CTC prefix scorer's result for them (None without CTC)."""
+    cand_all: Tensor
+    att_all: Tensor
+    joint: Tensor
+    ctc: object
+
+
 class BeamSearch:
     """decoder: object with step(tokens (N, t), memory (N, T', d), memory_lens (N,), cache) ->
     (log_probs (N, V), cache); None is allowed when ctc_weight is 1. A decoder with grouped_memory and
@@ -132,135 +160,146 @@ class BeamSearch:
     @torch.no_grad()
     def __call__(self, enc: Tensor, enc_lens: Tensor, ctc_log_probs: Tensor | None = None) -> list[list[Hypothesis]]:
         """enc (B, T', d), enc_lens (B,), ctc_log_probs (B, T', V) -> per utterance its n-best, best first."""
-        cfg, eos, blank = self.cfg, self.eos, self.blank
-        use_ctc = cfg.ctc_weight > 0.0
-        use_att = cfg.ctc_weight < 1.0
-        if use_ctc and ctc_log_probs is None:
+        cfg = self.cfg
+        if cfg.ctc_weight > 0.0 and ctc_log_probs is None:
             raise ValueError("ctc_weight > 0 needs ctc_log_probs")
-        B, W = enc.shape[0], cfg.beam_size
-        device = enc.device
-        V = ctc_log_probs.shape[-1] if ctc_log_probs is not None else None
+        B, W, device = enc.shape[0], cfg.beam_size, enc.device
         enc_lens = enc_lens.to(device)
         maxlen, minlen = length_limits(enc_lens, cfg.maxlenratio, cfg.minlenratio)
-        scorer = CTCPrefixScorer(ctc_log_probs, enc_lens, blank) if use_ctc else None
-
+        scorer = CTCPrefixScorer(ctc_log_probs, enc_lens, self.blank) if cfg.ctc_weight > 0.0 else None
         # rows are utterance-major: row = b·W + w; at the start only w = 0 is alive
         utt = torch.arange(B, device=device).repeat_interleave(W)
-        ys = torch.full((B * W, 1), eos, dtype=torch.long, device=device)
         score = torch.full((B, W), NEG_INF, device=device)
         score[:, 0] = 0.0
-        score = score.view(-1)
-        att_acc = torch.zeros(B * W, device=device)
-        ctc_state = scorer.initial_state(utt) if use_ctc else None
-        memory, memory_lens = None, enc_lens[utt]  # the decoder's memory rows are made at step 0
-        cache = None
-        ended: list[list[Hypothesis]] = [[] for _ in range(B)]
-        bound_per_step = max(cfg.penalty, 0.0)
+        beams = _Beams(utt=utt, ys=torch.full((B * W, 1), self.eos, dtype=torch.long, device=device),
+                       score=score.view(-1), att_acc=torch.zeros(B * W, device=device),
+                       ctc_state=scorer.initial_state(utt) if scorer else None,
+                       memory_lens=enc_lens[utt],   # the decoder's memory rows are made at step 0
+                       vocab=ctc_log_probs.shape[-1] if ctc_log_probs is not None else None,
+                       ended=[[] for _ in range(B)])
+        while len(beams.utt):
+            att = self._attention_log_probs(beams, enc, enc_lens)
+            step = self._score_candidates(beams, att, scorer, minlen, maxlen)
+            self._keep_best(beams, step)
+            self._stop_finished(beams, maxlen)
+        return [sorted(hyps, key=lambda h: h.rank_score(cfg.normalize_length), reverse=True)[:cfg.nbest]
+                for hyps in beams.ended]
 
-        step, labels = 0, None
-        while len(utt):
-            n_rows = len(utt)
-            if use_att and step == 0:
-                # all beam slots of an utterance hold the same <sos>: run the decoder once per utterance
-                # (its cross-attention keys and values are the costly part), then copy to the slots
-                att, cache = self.decoder.step(ys[::W], enc, enc_lens, None)
-                att = att.float()[utt]
-                V = att.shape[-1]
-                cache, memory, memory_lens = self._follow(cache, utt, B, enc, enc_lens)
-            elif use_att:
-                att, cache = self.decoder.step(ys, memory, memory_lens, cache)
-                att = att.float()
-            else:
-                att = torch.zeros(n_rows, V, device=device)
-            # candidates: labels other than blank and <sos/eos>, then <sos/eos> as the last column
-            label_scores = att.clone()
-            label_scores[:, blank] = NEG_INF
-            label_scores[:, eos] = NEG_INF
-            n_labels = V - 2
-            pre_beam = int(cfg.pre_beam_ratio * W)
-            if use_ctc and use_att and 0 < pre_beam < n_labels:
-                cand = label_scores.topk(pre_beam, dim=1).indices  # (N, K)
-            else:
-                if labels is None:
-                    labels = torch.tensor([c for c in range(V) if c not in (blank, eos)], device=device)
-                cand = labels[None].expand(n_rows, -1)
-            K = cand.shape[1]
-            cand_all = torch.cat([cand, torch.full((n_rows, 1), eos, device=device, dtype=torch.long)], 1)
-            att_all = att.gather(1, cand_all)  # (N, K+1)
-            joint = (1.0 - cfg.ctc_weight) * att_all if use_att else torch.zeros_like(att_all)
-            if use_ctc:
-                last = ys[:, -1] if step > 0 else None
-                cands = scorer.score(ctc_state, utt, last, cand, num_labels=step)
-                ctc_all = torch.cat([cands.prefix, cands.eos[:, None]], 1) - ctc_state.prefix[:, None]
-                joint = joint + cfg.ctc_weight * ctc_all
-            joint = joint + cfg.penalty
-            # length limits: no <sos/eos> before minlen, nothing but <sos/eos> once maxlen labels are out
-            joint[:, K] = joint[:, K].masked_fill(step < minlen[utt], NEG_INF)
-            joint[:, :K] = joint[:, :K].masked_fill((step >= maxlen[utt])[:, None], NEG_INF)
+    def _attention_log_probs(self, beams: _Beams, enc: Tensor, enc_lens: Tensor) -> Tensor:
+        """(N, V) the decoder's log probabilities of the next label for every row (zeros without it)."""
+        W = self.cfg.beam_size
+        if self.cfg.ctc_weight == 1.0:
+            return torch.zeros(len(beams.utt), beams.vocab, device=enc.device)
+        if beams.step > 0:
+            att, beams.cache = self.decoder.step(beams.ys, beams.memory, beams.memory_lens, beams.cache)
+            return att.float()
+        # all beam slots of an utterance hold the same <sos>: run the decoder once per utterance
+        # (its cross-attention keys and values are the costly part), then copy to the slots
+        att, cache = self.decoder.step(beams.ys[::W], enc, enc_lens, None)
+        att = att.float()[beams.utt]
+        beams.vocab = att.shape[-1]
+        beams.cache, beams.memory, beams.memory_lens = self._follow(cache, beams.utt, enc.shape[0], enc, enc_lens)
+        return att
 
-            total = (score[:, None] + joint).view(n_rows // W, W * (K + 1))
-            top_score, top_idx = total.topk(W, dim=1)  # (U, W), per utterance
-            base = torch.arange(0, n_rows, W, device=device)[:, None]
-            rows = (base + top_idx // (K + 1)).view(-1)
-            cols = (top_idx % (K + 1)).view(-1)
-            top_score = top_score.view(-1)
-            is_eos = cols == K
-            new_att = att_acc[rows] + att_all[rows, cols]
-            if use_ctc:
-                new_ctc_prefix = torch.where(is_eos, cands.eos[rows], cands.prefix[rows, cols.clamp(max=K - 1)])
+    def _score_candidates(self, beams: _Beams, att: Tensor, scorer, minlen: Tensor, maxlen: Tensor) -> _Step:
+        """Each row's candidates (labels other than blank and <sos/eos>, then <sos/eos> as the last
+        column) and their joint scores, the length limits applied."""
+        cfg, n_rows, device = self.cfg, len(beams.utt), att.device
+        use_ctc, use_att = cfg.ctc_weight > 0.0, cfg.ctc_weight < 1.0
+        label_scores = att.clone()
+        label_scores[:, self.blank] = NEG_INF
+        label_scores[:, self.eos] = NEG_INF
+        pre_beam = int(cfg.pre_beam_ratio * cfg.beam_size)
+        if use_ctc and use_att and 0 < pre_beam < beams.vocab - 2:
+            cand = label_scores.topk(pre_beam, dim=1).indices  # (N, K)
+        else:
+            if beams.labels is None:
+                beams.labels = torch.tensor([c for c in range(beams.vocab) if c not in (self.blank, self.eos)],
+                                            device=device)
+            cand = beams.labels[None].expand(n_rows, -1)
+        K = cand.shape[1]
+        cand_all = torch.cat([cand, torch.full((n_rows, 1), self.eos, device=device, dtype=torch.long)], 1)
+        att_all = att.gather(1, cand_all)  # (N, K+1)
+        joint = (1.0 - cfg.ctc_weight) * att_all if use_att else torch.zeros_like(att_all)
+        ctc = None
+        if use_ctc:
+            last = beams.ys[:, -1] if beams.step > 0 else None
+            ctc = scorer.score(beams.ctc_state, beams.utt, last, cand, num_labels=beams.step)
+            ctc_all = torch.cat([ctc.prefix, ctc.eos[:, None]], 1) - beams.ctc_state.prefix[:, None]
+            joint = joint + cfg.ctc_weight * ctc_all
+        joint = joint + cfg.penalty
+        # length limits: no <sos/eos> before minlen, nothing but <sos/eos> once maxlen labels are out
+        joint[:, K] = joint[:, K].masked_fill(beams.step < minlen[beams.utt], NEG_INF)
+        joint[:, :K] = joint[:, :K].masked_fill((beams.step >= maxlen[beams.utt])[:, None], NEG_INF)
+        return _Step(cand_all=cand_all, att_all=att_all, joint=joint, ctc=ctc)
 
-            # hypotheses that chose <sos/eos> end here (a −inf choice is a dead slot, not a hypothesis)
-            finished_rows = (is_eos & torch.isfinite(top_score)).nonzero().flatten().tolist()
-            if finished_rows:
-                ys_cpu, sc, at = ys.cpu(), top_score.cpu(), new_att.cpu()
-                ctc_cpu = new_ctc_prefix.cpu() if use_ctc else None
-                rows_cpu, utt_cpu = rows.tolist(), utt.tolist()
-                for m in finished_rows:
-                    b = utt_cpu[rows_cpu[m]]
-                    ended[b].append(Hypothesis(
-                        tokens=ys_cpu[rows_cpu[m], 1:].tolist(), score=float(sc[m]), att_score=float(at[m]),
-                        ctc_score=float(ctc_cpu[m]) if use_ctc else 0.0))
+    def _keep_best(self, beams: _Beams, st: _Step) -> None:
+        """Per utterance the beam best of its rows × candidates: those that chose <sos/eos> end (into
+        beams.ended), the others become the rows of the next step."""
+        W, n_rows, device = self.cfg.beam_size, len(beams.utt), beams.score.device
+        K = st.cand_all.shape[1] - 1
+        total = (beams.score[:, None] + st.joint).view(n_rows // W, W * (K + 1))
+        top_score, top_idx = total.topk(W, dim=1)  # (U, W), per utterance
+        base = torch.arange(0, n_rows, W, device=device)[:, None]
+        rows = (base + top_idx // (K + 1)).view(-1)
+        cols = (top_idx % (K + 1)).view(-1)
+        top_score = top_score.view(-1)
+        is_eos = cols == K
+        new_att = beams.att_acc[rows] + st.att_all[rows, cols]
+        if st.ctc is not None:
+            new_ctc_prefix = torch.where(is_eos, st.ctc.eos[rows], st.ctc.prefix[rows, cols.clamp(max=K - 1)])
 
-            # the others go on; ended and dead choices keep their slot with score −inf
-            score = top_score.masked_fill(is_eos, NEG_INF)
-            ys = torch.cat([ys[rows], cand_all[rows, cols][:, None]], dim=1)
-            att_acc = new_att
-            if use_att:  # rows[m] is a hypothesis of row m's utterance
-                cache, memory, memory_lens = self._follow(cache, rows, n_rows, memory, memory_lens)
-            if use_ctc:
-                ctc_state = CTCPrefixScorer.select(cands, rows, cols)
-            step += 1
+        # hypotheses that chose <sos/eos> end here (a −inf choice is a dead slot, not a hypothesis)
+        finished_rows = (is_eos & torch.isfinite(top_score)).nonzero().flatten().tolist()
+        if finished_rows:
+            ys_cpu, sc, at = beams.ys.cpu(), top_score.cpu(), new_att.cpu()
+            ctc_cpu = new_ctc_prefix.cpu() if st.ctc is not None else None
+            rows_cpu, utt_cpu = rows.tolist(), beams.utt.tolist()
+            for m in finished_rows:
+                beams.ended[utt_cpu[rows_cpu[m]]].append(Hypothesis(
+                    tokens=ys_cpu[rows_cpu[m], 1:].tolist(), score=float(sc[m]), att_score=float(at[m]),
+                    ctc_score=float(ctc_cpu[m]) if ctc_cpu is not None else 0.0))
 
-            # which utterances are done
-            U = n_rows // W
-            utt_ids = utt.view(U, W)[:, 0]
-            best_live = score.view(U, W).max(dim=1).values
-            done = ((step > maxlen[utt_ids]) | ~torch.isfinite(best_live)).tolist()
-            if not cfg.normalize_length:  # with length normalisation no bound holds; search on to maxlen
-                bound = (best_live + bound_per_step * (maxlen[utt_ids] - step + 1).clamp_min(0)).tolist()
-                for u, b in enumerate(utt_ids.tolist()):
-                    if not done[u] and len(ended[b]) >= cfg.nbest:
-                        kth = sorted((h.score for h in ended[b]), reverse=True)[cfg.nbest - 1]
-                        done[u] = bound[u] < kth
-            if any(done):
-                keep_utt = ~torch.tensor(done, device=device)
-                keep = keep_utt.repeat_interleave(W)
-                keep_rows = keep.nonzero().flatten()
-                utt, ys, score, att_acc = utt[keep_rows], ys[keep_rows], score[keep_rows], att_acc[keep_rows]
-                if use_att:
-                    cache, memory, memory_lens = self._follow(cache, keep_rows, n_rows, memory, memory_lens,
-                                                              keep_utt.nonzero().flatten())
-                else:
-                    memory_lens = memory_lens[keep_rows]
-                if use_ctc:
-                    ctc_state.r, ctc_state.prefix = ctc_state.r[:, :, keep_rows], ctc_state.prefix[keep_rows]
+        # the others go on; ended and dead choices keep their slot with score −inf
+        beams.score = top_score.masked_fill(is_eos, NEG_INF)
+        beams.ys = torch.cat([beams.ys[rows], st.cand_all[rows, cols][:, None]], dim=1)
+        beams.att_acc = new_att
+        if self.cfg.ctc_weight < 1.0:  # rows[m] is a hypothesis of row m's utterance
+            beams.cache, beams.memory, beams.memory_lens = self._follow(beams.cache, rows, n_rows, beams.memory,
+                                                                        beams.memory_lens)
+        if st.ctc is not None:
+            beams.ctc_state = CTCPrefixScorer.select(st.ctc, rows, cols)
+        beams.step += 1
 
-        out = []
-        for hyps in ended:
-            hyps = sorted(hyps, key=lambda h: h.rank_score(cfg.normalize_length), reverse=True)
-            out.append(hyps[:cfg.nbest])
-        return out
-
+    def _stop_finished(self, beams: _Beams, maxlen: Tensor) -> None:
+        """Drops the utterances that are done: no live hypothesis, maxlen reached, or (without length
+        normalisation) no live hypothesis can still beat its n-th ended one."""
+        cfg, W, n_rows = self.cfg, self.cfg.beam_size, len(beams.utt)
+        U = n_rows // W
+        utt_ids = beams.utt.view(U, W)[:, 0]
+        best_live = beams.score.view(U, W).max(dim=1).values
+        done = ((beams.step > maxlen[utt_ids]) | ~torch.isfinite(best_live)).tolist()
+        if not cfg.normalize_length:  # with length normalisation no bound holds; search on to maxlen
+            bound_per_step = max(cfg.penalty, 0.0)
+            bound = (best_live + bound_per_step * (maxlen[utt_ids] - beams.step + 1).clamp_min(0)).tolist()
+            for u, b in enumerate(utt_ids.tolist()):
+                if not done[u] and len(beams.ended[b]) >= cfg.nbest:
+                    kth = sorted((h.score for h in beams.ended[b]), reverse=True)[cfg.nbest - 1]
+                    done[u] = bound[u] < kth
+        if not any(done):
+            return
+        keep_utt = ~torch.tensor(done, device=beams.score.device)
+        keep_rows = keep_utt.repeat_interleave(W).nonzero().flatten()
+        beams.utt, beams.ys = beams.utt[keep_rows], beams.ys[keep_rows]
+        beams.score, beams.att_acc = beams.score[keep_rows], beams.att_acc[keep_rows]
+        if cfg.ctc_weight < 1.0:
+            beams.cache, beams.memory, beams.memory_lens = self._follow(
+                beams.cache, keep_rows, n_rows, beams.memory, beams.memory_lens, keep_utt.nonzero().flatten())
+        else:
+            beams.memory_lens = beams.memory_lens[keep_rows]
+        if beams.ctc_state is not None:
+            beams.ctc_state.r, beams.ctc_state.prefix = (beams.ctc_state.r[:, :, keep_rows],
+                                                         beams.ctc_state.prefix[keep_rows])
 
 @torch.no_grad()
 def greedy_attention(decoder, enc: Tensor, enc_lens: Tensor, sos_eos: int, blank: int = 0,
