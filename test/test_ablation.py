@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from echo.bin import ablation_report
-from echo.score import ablation as report
-from echo.score import ablation_runs
+from echo.ablation import report
+from echo.ablation import runs as ablation_runs
 from echo.plot.gates import parse_gate_log
 
 ROOT = Path(__file__).resolve().parents[1]

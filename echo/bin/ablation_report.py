@@ -28,7 +28,7 @@ import math
 import sys
 from pathlib import Path
 
-from echo.score.ablation import write_report
+from echo.ablation.report import write_report
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""Figures of an ablation (exp/ablation/images/), drawn by make_figures (for echo.bin.ablation_report).
+"""Figures of an ablation (exp/ablation/images/), drawn by echo/ablation/figures.py.
 
 From the numbers: every config's learning curves overlaid (the seed's comparison of "with and without
 F0") and each test metric as mean ± std over seeds per config. histories: {config: [history of seed 0,
@@ -12,9 +12,7 @@ rotary similarity maps with untrained and learned θ (echo/plot/rotary.py), gate
 from __future__ import annotations
 
 import math
-import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -23,9 +21,6 @@ matplotlib.use("Agg")   # files only
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 from echo.io import atomic
-
-if TYPE_CHECKING:
-    from echo.score.ablation_runs import Run
 
 CURVE_PANELS = (   # key -> title
     ("valid.loss", "validation loss"),
@@ -126,7 +121,7 @@ def plot_metrics(values: dict[str, dict[str, list[float]]], out_path, title: str
 
 
 # ---------------------------------------------------------------- figures of trained experiments
-# `run` below is an echo.score.ablation_runs.Run: .name, .seed, .path (exp/ablation/<config>_seed<k>),
+# `run` below is an echo.ablation.runs.Run: .name, .seed, .path (exp/ablation/<config>_seed<k>),
 # .train_config (its config.yaml), .checkpoint (the model it was decoded with), .dump (the test dump dir),
 # .decode_info; `first` maps each config to its lowest-seed run.
 
@@ -253,50 +248,3 @@ def attention_figure(first: dict, utt: str, images: Path, max_frames: int) -> Pa
     return plot_attention(rows, images / "attention.png", track.f0[0].numpy(),
                           f"{utt}: self-attention (mean over heads) per encoder layer\n"
                           f"with and without the pitch bias of {run.name} (mean λ {lambdas:.3f})")
-
-
-# ---------------------------------------------------------------- all of them
-
-def make_figures(runs: list[Run], images: Path, utt: str | None = None, max_frames: int = 400
-                 ) -> tuple[list[Path], list[str]]:
-    """Draw every figure the runs allow; returns (written PNGs, notes for ABLATION.md: the utterance shown,
-    and each figure that failed, with why)."""
-    from echo.score.ablation import column_title, metric_columns
-
-    written, notes = [], []
-
-    def attempt(name, fn):
-        try:
-            out = fn()
-            if out is not None:
-                written.extend(out if isinstance(out, list) else [out])
-        except Exception as e:   # a figure is not worth losing the table for; say what went wrong
-            traceback.print_exc()
-            notes.append(f"figure {name} failed: {type(e).__name__}: {e}")
-
-    configs = list(dict.fromkeys(r.config for r in runs))
-    histories = {c: [r.history for r in runs if r.config == c] for c in configs}
-    attempt("curves.png", lambda: plot_learning_curves(histories, images / "curves.png"))
-    cols = metric_columns(runs)
-    multi_set = len({s for s, _ in cols}) > 1
-    values = {column_title(k, multi_set): {c: [r.metrics[k] for r in runs if r.config == c and k in r.metrics]
-                                           for c in configs} for k in cols}
-    higher = {column_title(k, multi_set): v for r in runs for k, v in r.better.items()}
-    attempt("metrics.png", lambda: plot_metrics(values, images / "metrics.png", higher_better=higher))
-
-    first = {c: next(r for r in runs if r.config == c) for c in configs}
-    attempt("gates.png", lambda: gates_figure(first, images))
-    ref = first.get("baseline") or next(iter(first.values()))
-    if ref.dump is None or not (ref.dump / "f0.scp").is_file():
-        notes.append(f"no test dump found through {ref.name}/decode_*/decode_info.json: no spectrogram, "
-                      "rotary or attention figure")
-        return written, notes
-    try:
-        utt = pick_utterance(ref.dump, utt)
-    except ValueError as e:
-        raise SystemExit(f"--utt: {e}") from None
-    notes.append(f"the figures show utterance `{utt}` of `{ref.decode_info.get('data', ref.dump)}`")
-    attempt("spectrogram.png", lambda: spectrogram_figure(ref, utt, images, max_frames))
-    attempt("rotary.png", lambda: rotary_figures(first, ref.dump, utt, images, max_frames))
-    attempt("attention.png", lambda: attention_figure(first, utt, images, max_frames))
-    return written, notes

@@ -1,6 +1,6 @@
 """Reading an ablation's experiments: exp/<ablation>/<config>_seed<k>/ as egs/TEMPLATE/ablation.sh makes
 them, each into a Run (its test metrics, history, size, training time, features and config). The report
-built from them: echo/score/ablation.py.
+built from them: echo/ablation/report.py.
 """
 from __future__ import annotations
 

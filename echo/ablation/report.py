@@ -1,8 +1,8 @@
 """The report of an ablation, exp/<ablation>/ABLATION.md (`python -m echo.bin.ablation_report`): per config
 the mean ± std over seeds of every test metric, the difference from a reference config with a 2-standard-
 error mark, learning curves as numbers (updates to reach a dev level, whether the last epoch still moved),
-every run's own row, and the figures of echo/plot/ablation.py. The runs are read by
-echo/score/ablation_runs.py.
+every run's own row, and the figures of echo/ablation/figures.py. The runs are read by
+echo/ablation/runs.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 from echo.io import atomic
-from echo.score.ablation_runs import Run, device_line, find_runs, recipe_dir
+from echo.ablation.runs import Run, device_line, find_runs, recipe_dir
 
 # ---------------------------------------------------------------- the table
 
@@ -318,7 +318,7 @@ def write_report(ablation_dir, configs: list[str] | None = None, seeds: int | No
     notes = [f"**configs without any experiment**: {', '.join(missing)}"] if missing else []
     written = []
     if images:
-        from echo.plot.ablation import make_figures
+        from echo.ablation.figures import make_figures
         written, figure_notes = make_figures(runs, ablation_dir / "images", utt)
         notes += figure_notes
     out = out or ablation_dir / "ABLATION.md"

@@ -1,0 +1,1 @@
+"""Ablations: reading a set of training experiments (runs), their report (ABLATION.md) and figures."""
