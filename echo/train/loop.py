@@ -4,8 +4,8 @@ It reads top to bottom, one function per step of the pipeline (icefall's names w
 
     train              provenance and a finished run first; then build_run, resume, distribute, and per
                        epoch train_one_epoch and end_of_epoch; the n-best average at the end
-    build_run          tokenizer, datasets, bucket samplers and loaders, model, AdamW, scheduler: a Run
-    resume             checkpoint.pt back into the Run, mid-epoch included
+    build_run          tokenizer, datasets, bucket samplers and loaders, model, AdamW, scheduler: a TrainSession
+    resume             checkpoint.pt back into the TrainSession, mid-epoch included
     train_one_epoch    forward and backward per batch; one optimizer_update per gradient-accumulation window
     optimizer_update   the update, or none when any rank saw a non-finite loss or gradient
     log_window         one train.log line (and tensorboard scalars) per train.log_interval updates
@@ -61,7 +61,7 @@ class Progress:
 
 
 @dataclass
-class Run:
+class TrainSession:
     """Everything one training session holds: what build_run makes, plus the session's clock."""
     cfg: dict
     info: DistInfo
@@ -205,7 +205,7 @@ def train(cfg: dict, info: DistInfo, *, exp_dir: Path, train_dump: Path, valid_d
 
 
 def build_run(cfg: dict, info: DistInfo, exp_dir: Path, train_dump: Path, valid_dump: Path, token_dir: Path,
-              num_workers: int) -> Run:
+              num_workers: int) -> TrainSession:
     """Data, model and optimiser of a fresh run (resume() then loads a checkpoint into them)."""
     o, b, t = cfg["optim"], cfg["batch"], cfg["train"]
     tokenizer = Tokenizer.load(token_dir)
@@ -250,7 +250,7 @@ def build_run(cfg: dict, info: DistInfo, exp_dir: Path, train_dump: Path, valid_
     batches_per_epoch = len(train_sampler)
     total_updates = math.ceil(batches_per_epoch / o["accum_grad"]) * t["max_epoch"]
     amp = precision.amp_mode(info.device, t["amp"])
-    return Run(
+    return TrainSession(
         cfg=cfg, info=info, exp_dir=exp_dir, tokenizer=tokenizer, train_set=train_set, train_sampler=train_sampler,
         train_loader=torch.utils.data.DataLoader(train_set, batch_sampler=train_sampler, **loader_kw),
         valid_loader=torch.utils.data.DataLoader(valid_set, batch_sampler=valid_sampler, **loader_kw),
@@ -260,7 +260,7 @@ def build_run(cfg: dict, info: DistInfo, exp_dir: Path, train_dump: Path, valid_
         batches_per_epoch=batches_per_epoch, total_updates=total_updates)
 
 
-def resume(run: Run) -> dict | None:
+def resume(run: TrainSession) -> dict | None:
     """Loads checkpoint.pt into `run`; returns this rank's saved RNG and meter state, or None when the
     epoch must restart from its first batch (another world size or number of batches per epoch)."""
     ck = load_checkpoint(run.ckpt_path)
@@ -293,7 +293,7 @@ def resume(run: Run) -> dict | None:
     return rank_state
 
 
-def distribute(run: Run) -> torch.nn.Module:
+def distribute(run: TrainSession) -> torch.nn.Module:
     """The model as stepped: wrapped in DDP across ranks (told which parameters get no gradient), and
     compiled when train.compile."""
     ddp_model = run.model
@@ -317,7 +317,7 @@ def gather_rank_states(state: dict, info: DistInfo) -> list:
     return out
 
 
-def save_state(run: Run) -> None:
+def save_state(run: TrainSession) -> None:
     """checkpoint.pt: a collective call (RNG states come from every rank); rank 0 writes."""
     states = gather_rank_states({"rng": checkpoint.rng_state(), "meter": dict(run.meter.epoch)}, run.info)
     if run.info.is_main:
@@ -330,7 +330,7 @@ def save_state(run: Run) -> None:
             "rank_states": states, "history": p.history, "counters": p.counters, "elapsed": run.elapsed()})
 
 
-def train_one_epoch(run: Run) -> None:
+def train_one_epoch(run: TrainSession) -> None:
     """The batches of epoch `run.progress.epoch` from `run.progress.position` on: forward, backward, and an
     optimizer_update at the end of each gradient-accumulation window; checkpoint.pt every
     train.save_interval_steps updates."""
@@ -378,7 +378,7 @@ def train_one_epoch(run: Run) -> None:
     bar.close()
 
 
-def optimizer_update(run: Run, bad_window: bool) -> None:
+def optimizer_update(run: TrainSession, bad_window: bool) -> None:
     """One optimiser update from the accumulated gradients, or none when any rank saw a non-finite loss
     in the window (`bad_window`) or the gradient norm is not finite; counts the step either way."""
     p, info = run.progress, run.info
@@ -405,7 +405,7 @@ def optimizer_update(run: Run, bad_window: bool) -> None:
     p.step += 1
 
 
-def log_window(run: Run) -> dict:
+def log_window(run: TrainSession) -> dict:
     """One train.log line for the updates since the last one (summed over ranks), with the eta, and the
     same numbers to tensorboard; returns the window's statistics."""
     p, t = run.progress, run.cfg["train"]
@@ -426,7 +426,7 @@ def log_window(run: Run) -> dict:
     return s
 
 
-def end_of_epoch(run: Run) -> None:
+def end_of_epoch(run: TrainSession) -> None:
     """Validate; append the epoch's record to the history and log it; rank 0 writes epoch<N>.pt (+ .json),
     prunes to the train.keep_nbest best, plots the curves and writes the epoch's tensorboard scalars."""
     p, info, b, t = run.progress, run.info, run.cfg["batch"], run.cfg["train"]
