@@ -17,13 +17,13 @@ import json
 import sys
 from pathlib import Path
 
-import jiwer
 import torch
 
 from echo.data.datadir import read_kv_dict
 from echo.data.dataset import EchoDataset, collate
-from echo.decode.beam_search import SearchConfig, greedy_ctc
+from echo.decode.beam_search import SearchConfig
 from echo.decode.recognizer import Recognizer
+from echo.score.wer import score
 
 
 def main() -> None:
@@ -41,26 +41,29 @@ def main() -> None:
     info = json.loads((first_pass / "decode_info.json").read_text())   # the first pass's model and search
     rec = Recognizer.from_checkpoint(info["model"], search=SearchConfig(**info["search"]))
     items = list(EchoDataset(a.dump, None, cmvn=a.exp / "cmvn.npz"))
-    keep = [it for it in items if not a.agree or agrees(rec, it, first)]
+    if a.agree:
+        greedy = decode_all(Recognizer(rec.model, rec.tokenizer, rec.feat_conf, rec.cmvn, mode="greedy_ctc"), items)
+        keep = [it for it in items if greedy[it["utt_id"]] == first[it["utt_id"]]]
+    else:
+        keep = items
     for it in keep:
         it["tokens"] = torch.tensor(rec.tokenizer.encode(first[it["utt_id"]]), dtype=torch.long)
     transform = learn_transform(rec.model, keep, rec.model.cfg.idim, a.transform, a.epochs, a.lr)
-    second = {}
-    for i in range(0, len(items), 50):
-        b = collate(items[i:i + 50])
-        with torch.no_grad():
-            second.update({u: rec.text(h[0]) for u, h in zip(b["utt_ids"], rec(transform(b["feats"]),
-                                                                                b["feat_lens"], b["f0"]))})
+    second = decode_all(rec, items, transform)
+    first_wer, second_wer = (score(ref, hyp).total.err_rate for hyp in (first, second))   # stage 5's scorer
     print(f"{a.dump.name}: {len(keep)}/{len(items)} first-pass hypotheses trained on; WER first pass "
-          f"{wer(ref, first):.1f} %, second pass {wer(ref, second):.1f} %")
+          f"{first_wer:.1f} %, second pass {second_wer:.1f} %")
 
 
-def agrees(rec: Recognizer, item: dict, first: dict) -> bool:
-    b = collate([item])
-    with torch.no_grad():
-        enc, enc_lens = rec.model.encode(b["feats"], b["feat_lens"], b["f0"])
-        h = greedy_ctc(rec.model.ctc_log_probs(enc), enc_lens, rec.blank, rec.sos_eos)[0]
-    return rec.text(h) == first[item["utt_id"]]
+def decode_all(rec: Recognizer, items: list[dict], transform=lambda x: x, batch: int = 50) -> dict[str, str]:
+    """utt_id -> best hypothesis of `rec` on the transformed features of `items`."""
+    out = {}
+    for i in range(0, len(items), batch):
+        b = collate(items[i:i + batch])
+        with torch.no_grad():
+            nbests = rec(transform(b["feats"]), b["feat_lens"], b["f0"])
+        out.update({u: rec.text(nbest[0]) for u, nbest in zip(b["utt_ids"], nbests)})
+    return out
 
 
 def learn_transform(model, items: list[dict], D: int, kind: str, epochs: int, lr: float):
@@ -85,11 +88,6 @@ def learn_transform(model, items: list[dict], D: int, kind: str, epochs: int, lr
             opt.step()
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}", file=sys.stderr)
     return transform
-
-
-def wer(ref: dict, hyp: dict) -> float:
-    utts = sorted(ref)
-    return 100 * jiwer.wer([ref[u] for u in utts], [hyp.get(u) or "<empty>" for u in utts])
 
 
 if __name__ == "__main__":
