@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from echo.data.datadir import DataDirError, c_key, parse_segment, read_lines, utt2spk_to_spk2utt
+from echo.data.datadir import (RECO_FILES, UTT_FILES, DataDirError, c_key, parse_segment, read_lines,
+                                utt2spk_to_spk2utt)
 
 # per-utterance files checked against utt2spk when present, besides text, feats.scp, segments/wav.scp
 OPTIONAL_FILES = ("f0.scp", "utt2num_frames", "utt2dur", "utt2lang", "utt2uniq", "reco2dur", "spk2gender")
@@ -128,8 +129,8 @@ def check_agreement(errors: list[str], d: Path, tables: dict[str, Table | None],
     spk2utt utt2spk inverted, spk2gender's speakers in utt2spk."""
     utt2spk, wav, reco2dur = tables["utt2spk"], tables["wav.scp"], tables["reco2dur"]
     if utt2spk is not None:
-        per_utt = ["text", "feats.scp", "f0.scp", "utt2num_frames", "utt2dur", "utt2lang", "utt2uniq"]
-        per_utt += ["segments"] if has_segments else ["wav.scp", "reco2dur"]
+        per_utt = [n for n in UTT_FILES if n != "utt2spk"]
+        per_utt += ["segments"] if has_segments else list(RECO_FILES)
         for name in per_utt:
             if tables[name] is not None:
                 compare_keys(errors, d, name, tables[name], "utt2spk", utt2spk, "utterance")
