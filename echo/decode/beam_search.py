@@ -137,6 +137,14 @@ class BeamSearch:
         self.grouped = (bool(getattr(decoder, "grouped_memory", False))
                         and callable(getattr(decoder, "select_hyps", None)))
 
+    @property
+    def use_ctc(self) -> bool:
+        return self.cfg.ctc_weight > 0.0
+
+    @property
+    def use_att(self) -> bool:
+        return self.cfg.ctc_weight < 1.0
+
     def _follow(self, cache, rows: Tensor, n_rows: int, memory: Tensor, memory_lens: Tensor,
                 utts: Tensor | None = None):
         """Cache, memory and memory lengths of hypotheses `rows` (indices into the current rows).
@@ -161,12 +169,12 @@ class BeamSearch:
     def __call__(self, enc: Tensor, enc_lens: Tensor, ctc_log_probs: Tensor | None = None) -> list[list[Hypothesis]]:
         """enc (B, T', d), enc_lens (B,), ctc_log_probs (B, T', V) -> per utterance its n-best, best first."""
         cfg = self.cfg
-        if cfg.ctc_weight > 0.0 and ctc_log_probs is None:
+        if self.use_ctc and ctc_log_probs is None:
             raise ValueError("ctc_weight > 0 needs ctc_log_probs")
         B, W, device = enc.shape[0], cfg.beam_size, enc.device
         enc_lens = enc_lens.to(device)
         maxlen, minlen = length_limits(enc_lens, cfg.maxlenratio, cfg.minlenratio)
-        scorer = CTCPrefixScorer(ctc_log_probs, enc_lens, self.blank) if cfg.ctc_weight > 0.0 else None
+        scorer = CTCPrefixScorer(ctc_log_probs, enc_lens, self.blank) if self.use_ctc else None
         # rows are utterance-major: row = b·W + w; at the start only w = 0 is alive
         utt = torch.arange(B, device=device).repeat_interleave(W)
         score = torch.full((B, W), NEG_INF, device=device)
@@ -188,7 +196,7 @@ class BeamSearch:
     def _attention_log_probs(self, beams: _Beams, enc: Tensor, enc_lens: Tensor) -> Tensor:
         """(N, V) the decoder's log probabilities of the next label for every row (zeros without it)."""
         W = self.cfg.beam_size
-        if self.cfg.ctc_weight == 1.0:
+        if not self.use_att:
             return torch.zeros(len(beams.utt), beams.vocab, device=enc.device)
         if beams.step > 0:
             att, beams.cache = self.decoder.step(beams.ys, beams.memory, beams.memory_lens, beams.cache)
@@ -205,12 +213,11 @@ class BeamSearch:
         """Each row's candidates (labels other than blank and <sos/eos>, then <sos/eos> as the last
         column) and their joint scores, the length limits applied."""
         cfg, n_rows, device = self.cfg, len(beams.utt), att.device
-        use_ctc, use_att = cfg.ctc_weight > 0.0, cfg.ctc_weight < 1.0
         label_scores = att.clone()
         label_scores[:, self.blank] = NEG_INF
         label_scores[:, self.eos] = NEG_INF
         pre_beam = int(cfg.pre_beam_ratio * cfg.beam_size)
-        if use_ctc and use_att and 0 < pre_beam < beams.vocab - 2:
+        if self.use_ctc and self.use_att and 0 < pre_beam < beams.vocab - 2:
             cand = label_scores.topk(pre_beam, dim=1).indices  # (N, K)
         else:
             if beams.labels is None:
@@ -220,9 +227,9 @@ class BeamSearch:
         K = cand.shape[1]
         cand_all = torch.cat([cand, torch.full((n_rows, 1), self.eos, device=device, dtype=torch.long)], 1)
         att_all = att.gather(1, cand_all)  # (N, K+1)
-        joint = (1.0 - cfg.ctc_weight) * att_all if use_att else torch.zeros_like(att_all)
+        joint = (1.0 - cfg.ctc_weight) * att_all if self.use_att else torch.zeros_like(att_all)
         ctc = None
-        if use_ctc:
+        if self.use_ctc:
             last = beams.ys[:, -1] if beams.step > 0 else None
             ctc = scorer.score(beams.ctc_state, beams.utt, last, cand, num_labels=beams.step)
             ctc_all = torch.cat([ctc.prefix, ctc.eos[:, None]], 1) - beams.ctc_state.prefix[:, None]
@@ -246,14 +253,14 @@ class BeamSearch:
         top_score = top_score.view(-1)
         is_eos = cols == K
         new_att = beams.att_acc[rows] + st.att_all[rows, cols]
-        if st.ctc is not None:
+        if self.use_ctc:
             new_ctc_prefix = torch.where(is_eos, st.ctc.eos[rows], st.ctc.prefix[rows, cols.clamp(max=K - 1)])
 
         # hypotheses that chose <sos/eos> end here (a −inf choice is a dead slot, not a hypothesis)
         finished_rows = (is_eos & torch.isfinite(top_score)).nonzero().flatten().tolist()
         if finished_rows:
             ys_cpu, sc, at = beams.ys.cpu(), top_score.cpu(), new_att.cpu()
-            ctc_cpu = new_ctc_prefix.cpu() if st.ctc is not None else None
+            ctc_cpu = new_ctc_prefix.cpu() if self.use_ctc else None
             rows_cpu, utt_cpu = rows.tolist(), beams.utt.tolist()
             for m in finished_rows:
                 beams.ended[utt_cpu[rows_cpu[m]]].append(Hypothesis(
@@ -264,10 +271,10 @@ class BeamSearch:
         beams.score = top_score.masked_fill(is_eos, NEG_INF)
         beams.ys = torch.cat([beams.ys[rows], st.cand_all[rows, cols][:, None]], dim=1)
         beams.att_acc = new_att
-        if self.cfg.ctc_weight < 1.0:  # rows[m] is a hypothesis of row m's utterance
+        if self.use_att:  # rows[m] is a hypothesis of row m's utterance
             beams.cache, beams.memory, beams.memory_lens = self._follow(beams.cache, rows, n_rows, beams.memory,
                                                                         beams.memory_lens)
-        if st.ctc is not None:
+        if self.use_ctc:
             beams.ctc_state = CTCPrefixScorer.select(st.ctc, rows, cols)
         beams.step += 1
 
@@ -292,12 +299,12 @@ class BeamSearch:
         keep_rows = keep_utt.repeat_interleave(W).nonzero().flatten()
         beams.utt, beams.ys = beams.utt[keep_rows], beams.ys[keep_rows]
         beams.score, beams.att_acc = beams.score[keep_rows], beams.att_acc[keep_rows]
-        if cfg.ctc_weight < 1.0:
+        if self.use_att:
             beams.cache, beams.memory, beams.memory_lens = self._follow(
                 beams.cache, keep_rows, n_rows, beams.memory, beams.memory_lens, keep_utt.nonzero().flatten())
         else:
             beams.memory_lens = beams.memory_lens[keep_rows]
-        if beams.ctc_state is not None:
+        if self.use_ctc:
             beams.ctc_state.r, beams.ctc_state.prefix = (beams.ctc_state.r[:, :, keep_rows],
                                                          beams.ctc_state.prefix[keep_rows])
 
