@@ -5,8 +5,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+import soundfile
 import soxr
 
+from echo.data.datadir import read_kv_dict
 from echo.features.extract import extract_features
 from echo.synth.contour import (FRAME_PERIOD_MS, ContourStyle, draw_contour, resynthesise_syllable,
                                 syllable_tones, varied_utterance)
@@ -94,3 +96,29 @@ def test_corpus_option_varies_the_chosen_sets_and_keeps_every_other_draw():
             assert [dataclasses.replace(u, contour_variation=False) for u in varied] == plain
     with pytest.raises(SystemExit):
         make_corpus.main(["--contour-variation", "sometimes"])
+
+
+def test_mix_varies_about_half_of_train_and_dev_and_no_test_utterance():
+    pool = make_corpus.speakers(make_corpus.TRAIN_VARIANTS)
+    for name, index in (("train", 0), ("dev", 1), ("test", 2)):
+        plain = make_corpus.draw_set(name, 200, pool, 7, index)
+        mixed = make_corpus.draw_set(name, 200, pool, 7, index, contour_variation="mix")
+        assert [dataclasses.replace(u, contour_variation=False) for u in mixed] == plain
+        n_varied = sum(u.contour_variation for u in mixed)
+        if name == "test":
+            assert n_varied == 0
+        else:   # Binomial(200, 0.5): 100 ± 7
+            assert 75 <= n_varied <= 125, n_varied
+        assert mixed == make_corpus.draw_set(name, 200, pool, 7, index, contour_variation="mix")
+
+
+def test_contour_test_writes_the_test_utterances_again_on_drawn_contours(tmp_path):
+    make_corpus.main(["--num-train", "1", "--num-dev", "0", "--num-test", "2", "--nj", "1", "--fs", "16000",
+                      "--contour-test", "--data", str(tmp_path / "data")])
+    test, varied = tmp_path / "data" / "test", tmp_path / "data" / "test_contours"
+    assert read_kv_dict(varied / "text") == read_kv_dict(test / "text")
+    assert read_kv_dict(varied / "utt2spk") == read_kv_dict(test / "utt2spk")
+    plain_wav, varied_wav = read_kv_dict(test / "wav.scp"), read_kv_dict(varied / "wav.scp")
+    for utt in plain_wav:
+        a, b = soundfile.read(plain_wav[utt])[0], soundfile.read(varied_wav[utt])[0]
+        assert "test_contours" in varied_wav[utt] and (len(a) != len(b) or not np.array_equal(a, b))

@@ -12,7 +12,8 @@ num_dev=200
 num_test=300
 fs=16000         # sample rate of the WAV files
 nj=2             # parallel synthesis processes
-contour_variation=none  # none | train | all: syllables resynthesised with WORLD on drawn tone contours
+contour_variation=none  # none | train | mix | all: syllables resynthesised with WORLD on drawn tone contours
+contour_test=false      # true: also data/test_contours, the test utterances on drawn contours
 
 help_message="Usage: $0 [options]
   --seed <int>       random seed ($seed)
@@ -21,8 +22,11 @@ help_message="Usage: $0 [options]
   --num-test <int>   test utterances, voices unseen in training ($num_test)
   --fs <hz>          sample rate of the WAV files ($fs)
   --nj <int>         parallel synthesis processes ($nj)
-  --contour-variation none|train|all
-                     WORLD resynthesis on drawn tone contours, for train+dev or every set ($contour_variation)"
+  --contour-variation none|train|mix|all
+                     WORLD resynthesis on drawn tone contours: for train+dev, half of train+dev, or every
+                     set ($contour_variation)
+  --contour-test true|false
+                     also write data/test_contours, the test utterances on drawn contours ($contour_test)"
 
 . utils/parse_options.sh
 
@@ -32,4 +36,5 @@ if [ $# -ne 0 ]; then
 fi
 
 python local/make_corpus.py --seed "$seed" --num-train "$num_train" --num-dev "$num_dev" \
-  --num-test "$num_test" --fs "$fs" --nj "$nj" --contour-variation "$contour_variation" --data data
+  --num-test "$num_test" --fs "$fs" --nj "$nj" --contour-variation "$contour_variation" \
+  $([ "$contour_test" = true ] && echo --contour-test) --data data

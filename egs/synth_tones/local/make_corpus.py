@@ -20,12 +20,12 @@ silence. Drawing the pitch range per utterance in VARIATION.pitch_range gives ex
 1.5-2 times the voice's own instead, so that tones are clear but vary.
 """
 import dataclasses
-import functools
 
 import numpy as np
 
 from echo.score.tones import has_adjacent_tone3
-from echo.synth.corpus import Speaker, Utterance, Variation, corpus_parser, draw_utterances, speaker_grid, write_corpus
+from echo.synth.corpus import (Speaker, Utterance, Variation, corpus_parser, draw_utterances, speaker_grid,
+                               write_corpus, write_set)
 
 LANGUAGE = "cmn-latn-pinyin"  # espeak-ng 1.52: Mandarin read from numbered pinyin, tones from the digits
 # 15 base syllables that exist in all four tones, with distinct initials and finals in espeak-ng's
@@ -56,7 +56,11 @@ TEST_VARIANTS = ("m7", "norbert", "miguel", "klatt6",
 # Tone contour variation (--contour-variation): each syllable spoken alone, its F0 replaced by a contour
 # drawn within what its tone allows (time-warped, range-scaled, shape-jittered; echo/synth/contour.py)
 # and resynthesised with WORLD, so a model hears other tones than espeak-ng's four.
-CONTOUR_VARIATION = ("none", "train", "all")
+CONTOUR_VARIATION = ("none", "train", "mix", "all")
+# `all` alone teaches the drawn contours and loses espeak-ng's (README: trained on either, a model makes 2-3
+# times the tone errors on the other), so `mix` resynthesises each train and dev utterance with probability
+# MIX_SHARE, and --contour-test writes the test utterances again, every one resynthesised, as test_contours.
+MIX_SHARE = 0.5
 
 VARIATION = Variation(
     rate_wpm=(120, 200),          # syllables per minute (each syllable is a word to espeak-ng)
@@ -90,22 +94,38 @@ def draw_text(rng: np.random.Generator, i: int) -> tuple[str, str]:
 def draw_set(name: str, num: int, pool: list[Speaker], seed: int, set_index: int,
              contour_variation: str = "none") -> list[Utterance]:
     """`num` utterances of set `name`, each with a speaker drawn from `pool`; with contour_variation
-    `all` (or `train`, for train and dev) each is resynthesised on drawn tone contours (echo.synth.contour).
-    The option draws from each utterance's own seed, so texts, voices and settings stay the same."""
+    `all` (or `train`, for train and dev) each is resynthesised on drawn tone contours (echo.synth.contour),
+    with `mix` each train and dev utterance with probability MIX_SHARE. The contours and the mix come from
+    generators of their own, so texts, voices and settings stay those of the plain corpus."""
     utts = draw_utterances(name, num, pool, seed, set_index, draw_text, VARIATION)
-    if contour_variation == "all" or (contour_variation == "train" and name in ("train", "dev")):
-        utts = [dataclasses.replace(u, contour_variation=True) for u in utts]
-    return utts
+    training_set = name in ("train", "dev")
+    if contour_variation == "all" or (contour_variation == "train" and training_set):
+        varied = [True] * num
+    elif contour_variation == "mix" and training_set:
+        varied = np.random.default_rng([seed, set_index, 2]).random(num) < MIX_SHARE
+    else:
+        return utts
+    return [dataclasses.replace(u, contour_variation=True) if v else u for u, v in zip(utts, varied)]
 
 
 def main(argv=None):
     parser = corpus_parser(__doc__)
     parser.add_argument("--contour-variation", choices=CONTOUR_VARIATION, default="none",
                         help="resynthesise syllables with WORLD on drawn tone contours: none, train (train "
-                             "and dev), all (every set)")
+                             "and dev), mix (half of train and dev), all (every set)")
+    parser.add_argument("--contour-test", action="store_true",
+                        help="also write data/test_contours: the test utterances, each resynthesised")
     args = parser.parse_args(argv)
-    draw = functools.partial(draw_set, contour_variation=args.contour_variation)
+    drawn = {}
+
+    def draw(name, num, pool, seed, set_index):
+        drawn[name] = draw_set(name, num, pool, seed, set_index, contour_variation=args.contour_variation)
+        return drawn[name]
     write_corpus("synth_tones", args, draw, speakers(TRAIN_VARIANTS), speakers(TEST_VARIANTS))
+    if args.contour_test and drawn.get("test"):
+        varied = [dataclasses.replace(u, contour_variation=True) for u in drawn["test"]]
+        hours = write_set(varied, args.data / "test_contours", args.data / "wav" / "test_contours", args.fs, args.nj)
+        print(f"test_contours: the test utterances on drawn contours, {hours:.2f} h of audio")
 
 
 if __name__ == "__main__":
