@@ -35,6 +35,9 @@ if [ $# -ne 0 ]; then
   exit 1
 fi
 
+contour_test_opt=()   # parse_options.sh has checked that it is true or false
+if [ "$contour_test" = true ]; then contour_test_opt=(--contour-test); fi
+
 python local/make_corpus.py --seed "$seed" --num-train "$num_train" --num-dev "$num_dev" \
   --num-test "$num_test" --fs "$fs" --nj "$nj" --contour-variation "$contour_variation" \
-  $([ "$contour_test" = true ] && echo --contour-test) --data data
+  "${contour_test_opt[@]}" --data data
