@@ -114,3 +114,13 @@ def test_bad_arguments_raise_clear_errors():
 def test_voice_lists():
     assert {"m1", "m8", "f1", "f5", "klatt"} <= set(list_variants())
     assert {"en", "en-us", "cmn", "cmn-latn-pinyin"} <= set(list_languages())
+
+
+def test_phoneme_input_is_said_through_the_voice_table():
+    # espeak-ng's own transcription of "six" said as phonemes is the word; without the flag the brackets'
+    # content is read as letters
+    assert np.array_equal(synthesize("[[s'Iks]]", voice="en-us", phonemes=True), synthesize("six", voice="en-us"))
+    assert not np.array_equal(synthesize("[[s'Iks]]", voice="en-us"), synthesize("six", voice="en-us"))
+    # a phoneme the Greek table lacks ends the word: the probe finds it
+    from echo.synth.espeak import knows_phoneme
+    assert knows_phoneme("en-us", "I") and not knows_phoneme("el", "I") and knows_phoneme("el", "i")

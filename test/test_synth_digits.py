@@ -2,12 +2,13 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 from echo.data.datadir import read_kv, read_kv_dict
 from echo.data.validate import validate_data_dir
 
-from synth_helpers import (ROOT, SETS, assert_data_sh_takes_kaldi_options, assert_same_seed_same_corpus_with_one_job,
+from synth_helpers import (ROOT, SEED, SETS, assert_data_sh_takes_kaldi_options, assert_same_seed_same_corpus_with_one_job,
                            assert_test_voices_unseen, assert_valid_data_dirs, corpus_fixture, load_local,
                            needs_parse_options, wav_bytes)
 
@@ -68,3 +69,46 @@ def test_rerun_replaces_a_previous_corpus(tmp_path):
 @needs_parse_options
 def test_data_sh_takes_kaldi_options(tmp_path):
     assert_data_sh_takes_kaldi_options(RECIPE, tmp_path, "--seed", "3")
+
+
+def test_foreign_accents_revoice_a_share_of_train_and_keep_every_other_draw():
+    pool = make_corpus.speakers(make_corpus.TRAIN_VARIANTS)
+    plain = make_corpus.draw_set("train", 200, pool, 7, 0)
+    accented = make_corpus.with_foreign_accents(plain, ["de", "ja"], 0.5, 7, 0)
+    changed = [(p, a) for p, a in zip(plain, accented) if p != a]
+    assert 75 <= len(changed) <= 125, len(changed)  # Binomial(200, 0.5): 100 ± 7
+    assert {a.speaker.language for _, a in changed} == {"de", "ja"}
+    for p, a in changed:  # only the language, the id's speaker prefix and what espeak-ng is given change
+        assert a.phonemes and a.say.startswith("[[") and a.utt_id == f"{a.speaker.spk_id}-train{p.utt_id[-5:]}"
+        assert a.say.count(" ") == p.text.count(" ")
+        assert (a.text, a.speaker.variant, a.speaker.pitch, a.rate, a.seed) == (p.text, p.speaker.variant,
+                                                                                p.speaker.pitch, p.rate, p.seed)
+    assert make_corpus.with_foreign_accents(plain, ["de", "ja"], 0.0, 7, 0) == plain
+    assert accented == make_corpus.with_foreign_accents(plain, ["de", "ja"], 0.5, 7, 0)
+
+
+def test_every_foreign_voice_says_every_digit_word_whole():
+    # a phoneme its table lacks would make espeak-ng drop the rest of the word, silently
+    from echo.synth.espeak import knows_phoneme
+    for language in make_corpus.FOREIGN_ACCENTS:
+        for word in make_corpus.WORDS:
+            phonemes = make_corpus.accented(word, language).replace("'", "")
+            for item in make_corpus.DIGIT_PHONEMES[word]:
+                known = [p for p in (item.lstrip("'"),) + make_corpus.SUBSTITUTES.get(item.lstrip("'"), ())
+                         if knows_phoneme(language, p)]
+                assert known and known[0] in phonemes, (language, word, item)
+    assert make_corpus.accented("six", "el") == "s'iks"      # Greek has no /I/ in espeak-ng
+    assert make_corpus.accented("six", "en-us") == "s'Iks"
+
+
+def test_foreign_accent_corpus_keeps_the_test_set_and_names_the_languages(corpus, tmp_path):
+    data = tmp_path / "data"
+    make_corpus.main(SIZES + ["--seed", str(SEED), "--nj", "1", "--data", str(data), "--foreign-accents", "fr,el",
+                              "--foreign-share", "1"])
+    assert_valid_data_dirs(data, {"train": 8, "dev": 3, "test": 5})
+    for name in ("train", "dev"):  # every utterance said by a French or Greek voice
+        assert {spk.split("_")[0] for spk in read_kv_dict(data / name / "spk2utt")} <= {"fr", "el"}
+        assert sorted(t for _, t in read_kv(data / name / "text")) == sorted(t for _, t in read_kv(corpus / name / "text"))
+    assert wav_bytes(data, "test") == wav_bytes(corpus, "test")  # the unseen English voices, as without
+    with pytest.raises(SystemExit):
+        make_corpus.main(["--foreign-accents", "klingon"])

@@ -50,7 +50,7 @@ class Utterance:
     utt_id: str        # "<spk_id>-<set><index>"
     speaker: Speaker
     text: str          # the transcript written to data/<set>/text
-    say: str           # what espeak-ng is given (text, or SSML when ssml=True)
+    say: str           # what espeak-ng is given (text, SSML when ssml=True, [[phonemes]] when phonemes=True)
     rate: int          # words per minute, 80..450
     pitch_range: int   # espeak-ng pitch range 0..99 (50 = the voice's own)
     gain: float        # peak amplitude of the speech after scaling, (0, 1)
@@ -59,6 +59,7 @@ class Utterance:
     noise_dbfs: float  # level (dB re full scale, RMS) of the white noise over the whole file
     seed: int          # seeds espeak-ng's breath noise and the added noise
     ssml: bool = False
+    phonemes: bool = False           # `say` holds espeak-ng phoneme mnemonics in [[...]]
     contour_variation: bool = False  # each syllable resynthesised with WORLD on a drawn tone contour (contour.py)
 
 
@@ -66,7 +67,8 @@ def render(utt: Utterance, fs: int) -> np.ndarray:
     """Utterance -> int16 samples (N,) at `fs` Hz."""
     def speak(text: str) -> np.ndarray:
         return synthesize(text, voice=utt.speaker.voice, pitch=utt.speaker.pitch, pitch_range=utt.pitch_range,
-                          rate=utt.rate, ssml=utt.ssml, seed=utt.seed)
+                          rate=utt.rate, ssml=utt.ssml,
+                          phonemes=utt.phonemes, seed=utt.seed)
     if utt.contour_variation:
         from echo.synth.contour import varied_utterance
         wave, _ = varied_utterance(utt.say, speak, SAMPLE_RATE, np.random.default_rng([utt.seed, 1]))

@@ -57,6 +57,19 @@ def list_languages() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+@lru_cache(maxsize=None)
+def knows_phoneme(language: str, phoneme: str) -> bool:
+    """Whether the phoneme table of espeak-ng's `language` has the mnemonic `phoneme` ("V", "T", "aI").
+
+    Given phonemes its table lacks, espeak-ng drops the rest of the word without a word of warning, so
+    this probes: "[[t'a <phoneme> t'a]]" must sound unlike both "[[t'a]]" and "[[t'a t'a]]".
+    """
+    def say(phonemes):
+        return synthesize(f"[[{phonemes}]]", voice=language, phonemes=True)
+    probe = say(f"t'a {phoneme} t'a")
+    return not any(np.array_equal(probe, say(other)) for other in ("t'a", "t'a t'a"))
+
+
 def check_args(text: str, voice: str, pitch: int, pitch_range: int, rate: int, word_gap: int):
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"nothing to synthesise: text={text!r}")
@@ -104,17 +117,20 @@ class Espeak:
         return json.loads(line)
 
     def synthesize(self, text: str, voice: str = "en", pitch: int = 50, pitch_range: int = 50,
-                   rate: int = 175, word_gap: int = 0, ssml: bool = False, seed: int = 0) -> np.ndarray:
+                   rate: int = 175, word_gap: int = 0, ssml: bool = False, phonemes: bool = False,
+                   seed: int = 0) -> np.ndarray:
         """Speak `text`; returns float32 samples (N,) in [-1, 1) at `self.sample_rate` (22050 Hz).
 
         voice: "language[+variant]" (espeak-ng -v); pitch: 0..99 (-p, 50 = the voice's own);
         pitch_range: 0..99 (50 = the voice's own; 0 is monotone); rate: words per minute 80..450 (-s);
         word_gap: extra pause between words in units of 10 ms (-g); ssml: text is SSML (-m);
+        phonemes: "[[...]]" in text is phoneme mnemonics ("[[s'Iks]]"), spoken through the voice's own
+        phoneme table (without it, the brackets' content is read as words);
         seed: seed of espeak-ng's noise generator (breathy voices).
         """
         check_args(text, voice, pitch, pitch_range, rate, word_gap)
         request = dict(text=text, voice=voice, pitch=int(pitch), pitch_range=int(pitch_range), rate=int(rate),
-                       word_gap=int(word_gap), ssml=bool(ssml), seed=int(seed))
+                       word_gap=int(word_gap), ssml=bool(ssml), phonemes=bool(phonemes), seed=int(seed))
         with self._lock:
             if self._proc is None or self._owner_pid != os.getpid() or self._proc.poll() is not None:
                 self._start()  # a forked copy of this object never shares the parent's worker
@@ -158,7 +174,7 @@ atexit.register(_engine.close)
 
 
 def synthesize(text: str, voice: str = "en", pitch: int = 50, pitch_range: int = 50, rate: int = 175,
-               word_gap: int = 0, ssml: bool = False, seed: int = 0) -> np.ndarray:
+               word_gap: int = 0, ssml: bool = False, phonemes: bool = False, seed: int = 0) -> np.ndarray:
     """`Espeak.synthesize` on this process's shared engine: float32 (N,) at SAMPLE_RATE."""
     return _engine.synthesize(text, voice=voice, pitch=pitch, pitch_range=pitch_range, rate=rate,
-                              word_gap=word_gap, ssml=ssml, seed=seed)
+                              word_gap=word_gap, ssml=ssml, phonemes=phonemes, seed=seed)

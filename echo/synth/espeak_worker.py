@@ -11,7 +11,7 @@ It depends only on the standard library and espeakng_loader (it runs as a plain 
 Protocol, on stdin/stdout:
   startup  worker -> {"ok": true, "sample_rate": 22050}  (or {"ok": false, "error": ...})
   request  client -> one JSON line {"text", "voice", "pitch", "pitch_range", "rate", "word_gap",
-                                     "ssml", "seed"}
+                                     "ssml", "phonemes", "seed"}
   reply    worker -> {"ok": true, "nbytes": N} then N bytes of int16 native-endian samples,
                      or {"ok": false, "error": "..."}
 """
@@ -32,6 +32,7 @@ INITIALIZE_DONT_EXIT = 0x8000
 POS_CHARACTER = 1
 CHARS_UTF8 = 1
 SSML = 0x10
+PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text is espeak-ng phoneme mnemonics
 # espeak_PARAMETER
 RATE, VOLUME, PITCH, RANGE, PUNCTUATION, CAPITALS, WORDGAP = 1, 2, 3, 4, 5, 6, 7
 EE_OK, EE_NOT_FOUND = 0, 2
@@ -80,7 +81,7 @@ def synthesize(lib, request: dict) -> bytes:
         if status != EE_OK:
             raise RuntimeError(f"espeak_SetParameter({key}={request[key]}) failed with status {status}")
     text = request["text"].encode("utf-8")
-    flags = CHARS_UTF8 | (SSML if request["ssml"] else 0)
+    flags = CHARS_UTF8 | (SSML if request["ssml"] else 0) | (PHONEMES if request.get("phonemes") else 0)
     status = lib.espeak_Synth(text, len(text) + 1, 0, POS_CHARACTER, 0, flags, None, None)
     if status != EE_OK:
         raise RuntimeError(f"espeak_Synth failed with status {status}")

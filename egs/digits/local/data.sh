@@ -14,12 +14,15 @@ seed=777                 # of the synthetic corpus (same seed: byte-identical au
 num_train=1000           # synthetic training utterances (with FSDD's 2000: a third synthetic)
 num_dev=100
 num_test=300
+foreign_accents=""       # comma-separated espeak-ng languages saying half the synthetic train/dev, e.g. de,el,fr
 nj=2
 
 help_message="Usage: $0 [options]
   --heldout-speaker <name>  FSDD speaker left out of training entirely (default: $heldout_speaker)
   --seed <int>              seed of the synthetic corpus ($seed)
   --num-train/--num-dev/--num-test <int>  synthetic utterances ($num_train/$num_dev/$num_test)
+  --foreign-accents <l1,l2,..>  half of the synthetic train/dev said by these languages' espeak-ng voices
+                            from English phonemes (../synth_digits/local/make_corpus.py; default: none)
   --nj <int>                parallel synthesis processes ($nj)
 The FSDD location is FSDD in db.sh (or the environment)."
 
@@ -47,6 +50,7 @@ if ! grep -qx "$heldout_speaker" <<< "$speakers"; then
 fi
 # The synthetic corpus depends only on its options: made once, kept across held-out rotations.
 synth_opts="--seed $seed --num-train $num_train --num-dev $num_dev --num-test $num_test"
+[ -z "$foreign_accents" ] || synth_opts+=" --foreign-accents $foreign_accents"
 if [ ! -f $local/synth/.done ] || [ "$(cat $local/synth/.done)" != "$synth_opts" ]; then
   rm -rf $local/synth
   # shellcheck disable=SC2086
