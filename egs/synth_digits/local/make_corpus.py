@@ -67,13 +67,13 @@ def accented(word: str, language: str) -> str:
     """The phonemes of `word` ("six") that `language`'s voice can say: "s'iks" for Greek."""
     out = []
     for item in DIGIT_PHONEMES[word]:
-        stress, phoneme = ("'", item[1:]) if item.startswith("'") else ("", item)
-        if not knows_phoneme(language, phoneme):
-            phoneme = next((p for p in SUBSTITUTES.get(phoneme, ()) if knows_phoneme(language, p)), None)
-            if phoneme is None:
-                raise ValueError(f"espeak-ng language {language!r} has no phoneme for {item!r} of {word!r} "
-                                 f"nor any of {SUBSTITUTES.get(item.lstrip(chr(39)), ())}")
-        out.append(stress + phoneme)
+        stress, english = ("'", item[1:]) if item.startswith("'") else ("", item)
+        candidates = (english,) + SUBSTITUTES.get(english, ())
+        said = next((p for p in candidates if knows_phoneme(language, p)), None)
+        if said is None:
+            raise ValueError(f"espeak-ng language {language!r} has none of the phonemes {candidates} "
+                             f"for /{english}/ of {word!r}")
+        out.append(stress + said)
     return "".join(out)
 
 
