@@ -60,11 +60,13 @@ SUBSTITUTES = {"V": ("a", "@", "o"), "I": ("i", "e"), "E": ("e", "a"), "0": ("o"
                "@": ("e", "a"), "i@": ("i",), "oU": ("o", "u"), "o@": ("o",), "aI": ("ai", "a"),
                "eI": ("ei", "e"), "u:": ("u",), "i:": ("i",), "w": ("u", "v"), "z": ("s",)}
 # Languages whose voices say every word of DIGIT_PHONEMES after SUBSTITUTES (test_synth_digits.py checks).
-FOREIGN_ACCENTS = ("de", "el", "es", "fr", "hi", "it", "ja", "nl", "pl", "pt", "ru", "tr")
+# Not ja and pl: knows_phoneme finds /aI/ and /eI/ in their tables, yet inside a word they end it ("five",
+# "eight" and "nine" lose their last consonant), which the probe, a phoneme standing alone, does not see.
+FOREIGN_ACCENTS = ("de", "el", "es", "fr", "hi", "it", "nl", "pt", "ru", "tr")
 
 
-def accented(word: str, language: str) -> str:
-    """The phonemes of `word` ("six") that `language`'s voice can say: "s'iks" for Greek."""
+def accented(word: str, language: str) -> tuple[str, ...]:
+    """The phonemes of `word` ("six") that `language`'s voice can say: ("s", "'i", "k", "s") for Greek."""
     out = []
     for item in DIGIT_PHONEMES[word]:
         stress, english = ("'", item[1:]) if item.startswith("'") else ("", item)
@@ -74,7 +76,7 @@ def accented(word: str, language: str) -> str:
             raise ValueError(f"espeak-ng language {language!r} has none of the phonemes {candidates} "
                              f"for /{english}/ of {word!r}")
         out.append(stress + said)
-    return "".join(out)
+    return tuple(out)
 
 
 def speakers(variants) -> list[Speaker]:
@@ -103,7 +105,7 @@ def with_foreign_accents(utts: list[Utterance], languages: list[str], share: flo
         revoice, language = rng.random() < share, languages[rng.integers(len(languages))]
         if revoice:
             speaker = dataclasses.replace(u.speaker, language=language)
-            say = "[[" + " ".join(accented(w, language) for w in u.text.split()) + "]]"
+            say = "[[" + " ".join("".join(accented(w, language)) for w in u.text.split()) + "]]"
             u = dataclasses.replace(u, utt_id=speaker.spk_id + u.utt_id[len(u.speaker.spk_id):],
                                     speaker=speaker, say=say, phonemes=True)
         out.append(u)
