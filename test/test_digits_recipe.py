@@ -107,3 +107,22 @@ def test_rotation_table_gives_each_rotation_its_mean_and_worst(tmp_path):
         r = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True,
                            text=True)
         assert r.returncode != 0 and message in r.stderr, r.stderr
+
+
+def test_rotation_comparison_pairs_the_same_speakers_and_gives_the_change_with_its_spread(tmp_path):
+    script = ROOT / "egs/digits/local/rotations.py"
+    before = [fake_rotation(tmp_path / f"b{i}", spk, {"fsdd_heldout": w, "fsdd_test": 5.0})
+              for i, (spk, w) in enumerate((("george", 22.0), ("lucas", 12.0), ("theo", 14.0)))]
+    after = [fake_rotation(tmp_path / f"a{i}", spk, {"fsdd_heldout": w, "fsdd_test": 4.0})
+             for i, (spk, w) in enumerate((("theo", 15.0), ("george", 16.0), ("lucas", 9.0)))]
+    r = subprocess.run([sys.executable, str(script), *map(str, after), "--against", *map(str, before)],
+                       capture_output=True, text=True, check=True)
+    lines = r.stdout.splitlines()
+    # matched by held-out speaker, not by position; changes -6, -3, +1: mean -2.67, SE 3.51 / sqrt(3) = 2.03
+    assert "|george|22.0 → 16.0|5.0 → 4.0|—|" in lines and "|theo|14.0 → 15.0|5.0 → 4.0|—|" in lines
+    assert "|**mean** (3 rotations)|16.0 → 13.3|5.0 → 4.0|—|" in lines
+    assert "|**worst** (3 rotations)|22.0 → 16.0|5.0 → 4.0|—|" in lines
+    assert "|**change** (paired, ± SE)|-2.7 ± 2.0 (2/3 better)|-1.0 ± 0.0 (3/3 better)|—|" in lines
+    r = subprocess.run([sys.executable, str(script), *map(str, after[:2]), "--against", *map(str, before)],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "compare the same rotations" in r.stderr, r.stderr

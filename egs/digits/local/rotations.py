@@ -2,12 +2,18 @@
 """The README's table: WER of each held-out-speaker rotation, with the mean and the worst over rotations.
 
     local/rotations.py exp/heldout_george exp/heldout_lucas ...      # one experiment per rotation
+    local/rotations.py ../digits_h_*/exp/pitch --against ../digits_h_*/exp/aug   # a change, rotation by rotation
 
 Each experiment is a finished `./run.sh` (stage 5 done): its held-out speaker is read from the utterances of
 decode_fsdd_heldout/score_wer/result.json (every one is that speaker's), its WERs from the `total` of
 decode_<set>/score_wer/result.json for fsdd_heldout, fsdd_test and synth_test. Prints a Markdown table; the
 mean and the worst rows are over the rotations given. An experiment without a scored fsdd_heldout is an
 error naming it (a half-finished rotation must not lower the mean).
+
+With --against, each cell reads "before → after" (the --against experiments before, the others after; the
+same held-out speakers on both sides, else an error), and a last row gives the paired change of the mean with
+its standard error over rotations and how many rotations got better: on a new speaker one run's WER moves by a
+few points from epoch to epoch (README), so a change is only worth reporting next to its spread.
 """
 import argparse
 import json
@@ -43,15 +49,52 @@ def table(rows: list[tuple[str, dict[str, float | None]]]) -> str:
     return "\n".join(lines)
 
 
+def paired(before: list[float], after: list[float]) -> str:
+    """'Δ ± SE (k/n better)': the mean paired change after - before, its standard error over the n pairs."""
+    d = [a - b for b, a in zip(before, after)]
+    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+    return f"{statistics.fmean(d):+.1f} ± {se:.1f} ({sum(x < 0 for x in d)}/{len(d)} better)"
+
+
+def comparison(before: dict[str, dict], after: dict[str, dict]) -> str:
+    """The table of `before → after` per rotation, its mean and worst, and the paired change per set."""
+    if sorted(before) != sorted(after):
+        raise SystemExit(f"--against holds out {sorted(before)}, the experiments {sorted(after)}: "
+                         "compare the same rotations")
+    spks = sorted(after)
+    cell = lambda b, a: "—" if a is None or b is None else f"{b:.1f} → {a:.1f}"   # noqa: E731
+    lines = ["|held-out speaker|" + "|".join(f"{s} WER" for s in SETS) + "|", "|---" * (len(SETS) + 1) + "|"]
+    lines += [f"|{k}|" + "|".join(cell(before[k][s], after[k][s]) for s in SETS) + "|" for k in spks]
+    both = {s: [k for k in spks if before[k][s] is not None and after[k][s] is not None] for s in SETS}
+    for name, agg in (("mean", statistics.fmean), ("worst", max)):
+        cells = [cell(agg([before[k][s] for k in both[s]]), agg([after[k][s] for k in both[s]])) if both[s]
+                 else "—" for s in SETS]
+        lines.append(f"|**{name}** ({len(spks)} rotations)|" + "|".join(cells) + "|")
+    cells = [paired([before[k][s] for k in both[s]], [after[k][s] for k in both[s]]) if both[s] else "—"
+             for s in SETS]
+    lines.append("|**change** (paired, ± SE)|" + "|".join(cells) + "|")
+    return "\n".join(lines)
+
+
+def unique(rows: list[tuple[str, dict]], what: str) -> dict[str, dict]:
+    seen = [spk for spk, _ in rows]
+    if len(set(seen)) != len(seen):
+        raise SystemExit(f"the same speaker is held out twice{what}: {seen}")
+    return dict(rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("exps", nargs="+", type=Path, help="exp/<tag> of each rotation")
+    p.add_argument("--against", nargs="+", type=Path, metavar="EXP",
+                   help="exp/<tag> of each rotation before the change: cells become 'before → after'")
     args = p.parse_args(argv)
     rows = [rotation(e) for e in args.exps]
-    seen = [spk for spk, _ in rows]
-    if len(set(seen)) != len(seen):
-        raise SystemExit(f"the same speaker is held out twice: {seen}")
-    print(table(rows))
+    after = unique(rows, "")
+    if args.against:
+        print(comparison(unique([rotation(e) for e in args.against], " in --against"), after))
+    else:
+        print(table(rows))
     return 0
 
 
