@@ -21,6 +21,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from echo.ablation.report import mean_std
+
 SETS = ("fsdd_heldout", "fsdd_test", "synth_test")
 
 
@@ -39,40 +41,42 @@ def rotation(exp: Path) -> tuple[str, dict[str, float | None]]:
     return speakers.pop(), wers
 
 
-def table(rows: list[tuple[str, dict[str, float | None]]]) -> str:
-    cell = lambda x: "—" if x is None else f"{x:.1f}"   # noqa: E731
-    lines = ["|held-out speaker|" + "|".join(f"{s} WER" for s in SETS) + "|", "|---" * (len(SETS) + 1) + "|"]
-    lines += [f"|{spk}|" + "|".join(cell(w[s]) for s in SETS) + "|" for spk, w in rows]
-    for name, agg in (("mean", statistics.fmean), ("worst", max)):
-        vals = [[w[s] for _, w in rows if w[s] is not None] for s in SETS]
-        lines.append(f"|**{name}** ({len(rows)} rotations)|" + "|".join(cell(agg(v) if v else None) for v in vals) + "|")
-    return "\n".join(lines)
-
-
 def paired(before: list[float], after: list[float]) -> str:
     """'Δ ± SE (k/n better)': the mean paired change after - before, its standard error over the n pairs."""
     d = [a - b for b, a in zip(before, after)]
-    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
-    return f"{statistics.fmean(d):+.1f} ± {se:.1f} ({sum(x < 0 for x in d)}/{len(d)} better)"
+    mean, std = mean_std(d)
+    se = std / len(d) ** 0.5 if std is not None else float("nan")
+    return f"{mean:+.1f} ± {se:.1f} ({sum(x < 0 for x in d)}/{len(d)} better)"
 
 
-def comparison(before: dict[str, dict], after: dict[str, dict]) -> str:
-    """The table of `before → after` per rotation, its mean and worst, and the paired change per set."""
-    if sorted(before) != sorted(after):
-        raise SystemExit(f"--against holds out {sorted(before)}, the experiments {sorted(after)}: "
+def table(after: dict[str, dict], before: dict[str, dict] | None = None) -> str:
+    """A row per rotation (WER per set, or `before → after` with `before`), the mean and the worst over the
+    rotations scored on that set (on both sides), and with `before` the paired change per set."""
+    spks = list(after)
+    if before is not None and sorted(before) != sorted(spks):
+        raise SystemExit(f"--against holds out {sorted(before)}, the experiments {sorted(spks)}: "
                          "compare the same rotations")
-    spks = sorted(after)
-    cell = lambda b, a: "—" if a is None or b is None else f"{b:.1f} → {a:.1f}"   # noqa: E731
+
+    def cell(b, a):
+        if a is None or (before is not None and b is None):
+            return "—"
+        return f"{a:.1f}" if before is None else f"{b:.1f} → {a:.1f}"
+
+    # per set, the rotations scored on it (on both sides): the mean, worst and change are over these
+    scored = {s: [k for k in spks if after[k][s] is not None and (before is None or before[k][s] is not None)]
+              for s in SETS}
+
+    def over_scored(s, f):
+        b = [before[k][s] for k in scored[s]] if before is not None else None
+        return f(b, [after[k][s] for k in scored[s]]) if scored[s] else "—"
+
     lines = ["|held-out speaker|" + "|".join(f"{s} WER" for s in SETS) + "|", "|---" * (len(SETS) + 1) + "|"]
-    lines += [f"|{k}|" + "|".join(cell(before[k][s], after[k][s]) for s in SETS) + "|" for k in spks]
-    both = {s: [k for k in spks if before[k][s] is not None and after[k][s] is not None] for s in SETS}
+    lines += [f"|{k}|" + "|".join(cell(before and before[k][s], after[k][s]) for s in SETS) + "|" for k in spks]
     for name, agg in (("mean", statistics.fmean), ("worst", max)):
-        cells = [cell(agg([before[k][s] for k in both[s]]), agg([after[k][s] for k in both[s]])) if both[s]
-                 else "—" for s in SETS]
+        cells = [over_scored(s, lambda b, a: cell(b and agg(b), agg(a))) for s in SETS]
         lines.append(f"|**{name}** ({len(spks)} rotations)|" + "|".join(cells) + "|")
-    cells = [paired([before[k][s] for k in both[s]], [after[k][s] for k in both[s]]) if both[s] else "—"
-             for s in SETS]
-    lines.append("|**change** (paired, ± SE)|" + "|".join(cells) + "|")
+    if before is not None:
+        lines.append("|**change** (paired, ± SE)|" + "|".join(over_scored(s, paired) for s in SETS) + "|")
     return "\n".join(lines)
 
 
@@ -89,12 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--against", nargs="+", type=Path, metavar="EXP",
                    help="exp/<tag> of each rotation before the change: cells become 'before → after'")
     args = p.parse_args(argv)
-    rows = [rotation(e) for e in args.exps]
-    after = unique(rows, "")
-    if args.against:
-        print(comparison(unique([rotation(e) for e in args.against], " in --against"), after))
-    else:
-        print(table(rows))
+    after = unique([rotation(e) for e in args.exps], "")
+    before = unique([rotation(e) for e in args.against], " in --against") if args.against else None
+    print(table(after, before))
     return 0
 
 
