@@ -16,6 +16,10 @@ Layouts, from each corpus's own documentation:
   the header of release 17 (client_id path sentence_id sentence sentence_domain up_votes down_votes age
   gender accents variant locale segment), clips/common_voice_<lang>_<n>.mp3 at 48 kHz (soundfile 0.13 /
   libsndfile 1.2 write MPEG Layer III here). other.tsv names a clip that is in no set.
+- Google Speech Commands v0.02 (speech_commands_v0.02.tar.gz; its README.md): <word>/<hash>_nohash_<n>.wav
+  (16 kHz, <hash> 8 hex digits naming the speaker), validation_list.txt and testing_list.txt with lines
+  "<word>/<hash>_nohash_<n>.wav", _background_noise_/*.wav (+ README.md), LICENSE, README.md. Non-digit
+  words ("yes") sit beside the digits and are listed too. (The audio is the pool's, not the folder's word.)
 """
 from __future__ import annotations
 
@@ -178,3 +182,33 @@ def write_commonvoice(root: Path, pool, lang="en", sets=(("train", 8), ("dev", 2
 
 def _write_tsv(path: Path, rows) -> None:
     path.write_text("\t".join(CV_HEADER) + "\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------ Speech Commands
+
+SC_SPEAKERS = {"train": ("0a1b2c3d", "1f2e3d4c"), "dev": ("5e6f7a8b",), "test": ("9c0d1e2f",)}
+
+
+def write_speech_commands(root: Path, pool) -> Path:
+    """root = the unpacked archive: per speaker one recording of each digit word and of "yes"; a noise file."""
+    lists, k = {"dev": [], "test": []}, 0
+    for split, speakers in SC_SPEAKERS.items():
+        for spk in speakers:
+            for word in (*(w.lower() for w in WORDS), "yes"):
+                rel = f"{word}/{spk}_nohash_0.wav"
+                (root / word).mkdir(parents=True, exist_ok=True)
+                sf.write(root / rel, pool[k % len(pool)][0], RATE, subtype="PCM_16")
+                k += 1
+                if split in lists:
+                    lists[split].append(rel)
+    (root / "validation_list.txt").write_text("".join(f"{r}\n" for r in lists["dev"]))
+    (root / "testing_list.txt").write_text("".join(f"{r}\n" for r in lists["test"]))
+    noise = root / "_background_noise_"
+    noise.mkdir()
+    rng = np.random.default_rng(3)
+    sf.write(noise / "white_noise.wav", (0.1 * rng.standard_normal(2 * RATE)).astype(np.float32), RATE,
+             subtype="PCM_16")
+    (noise / "README.md").write_text("background noise\n")
+    (root / "LICENSE").write_text("CC BY 4.0\n")
+    (root / "README.md").write_text("Speech Commands\n")
+    return root

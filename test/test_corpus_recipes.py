@@ -5,6 +5,7 @@ with conf/train_smoke.yaml; stage 0's download from a 127.0.0.1 server; bad corp
 Every run points the download URLs at a closed local port, so a stage 0 that reached for the network on
 a complete tree would fail.
 """
+import hashlib
 import io
 import os
 import shutil
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus_fixtures import (synthesise_pool, write_aishell, write_an4, write_commonvoice, write_librispeech)
+from corpus_fixtures import (SC_SPEAKERS, synthesise_pool, write_aishell, write_an4, write_commonvoice, write_librispeech,
+                             write_speech_commands)
+from echo.data import download as dl
 from echo.data.datadir import read_kv, read_kv_dict
 from echo.data.validate import validate_data_dir
 from http_fixture import FileServer
@@ -189,7 +192,8 @@ def prepare(recipe: str, script: str, corpus: Path, data: Path, skip: bool, *ext
     module = load_local(ROOT / "egs" / recipe, script)
     args = {"prepare_an4": ["--an4", str(corpus / "an4")], "prepare_librispeech": ["--root", str(corpus), "--part",
             "train-clean-5", "--set", "train_clean_5"], "prepare_aishell": ["--aishell", str(corpus / "data_aishell")],
-            "prepare_commonvoice": ["--cv", str(corpus), "--lang", "en"]}[script]
+            "prepare_commonvoice": ["--cv", str(corpus), "--lang", "en"],
+            "prepare_speech_commands": ["--corpus", str(corpus)]}[script]
     try:
         module.main(args + ["--data", str(data), "--skip-bad", "true" if skip else "false", *extra])
     except SystemExit as e:
@@ -231,6 +235,13 @@ def bad_commonvoice(corpus, kind):
             "extra": lambda: (clips / "readme.txt").write_text("x") and "readme.txt"}[kind]()
 
 
+def bad_speech_commands(corpus, kind):
+    one = corpus / "one"
+    return {"missing": lambda: (one / "5e6f7a8b_nohash_0.wav").unlink() or "validation_list.txt:2",
+            "undecodable": lambda: garbage(one / "0a1b2c3d_nohash_0.wav") or "0a1b2c3d_nohash_0.wav",
+            "extra": lambda: (one / "notes.txt").write_text("x") and "notes.txt"}[kind]()
+
+
 CASES = [("an4", "prepare_an4", write_an4, bad_an4, "train", k) for k in ("missing", "untranscribed", "undecodable", "extra")]
 CASES += [("mini_librispeech", "prepare_librispeech", lambda r, p: write_librispeech(r, p, {"train-clean-5": 4}),
            bad_librispeech, "train_clean_5", k) for k in ("missing", "untranscribed", "undecodable", "extra")]
@@ -238,6 +249,8 @@ CASES += [("aishell", "prepare_aishell", lambda r, p: write_aishell(r, p, unpack
           for k in ("undecodable", "extra")]
 CASES += [("commonvoice", "prepare_commonvoice", write_commonvoice, bad_commonvoice, "commonvoice_en", k)
           for k in ("missing", "untranscribed", "undecodable", "extra")]
+CASES += [("digits", "prepare_speech_commands", write_speech_commands, bad_speech_commands, "speech_commands", k)
+          for k in ("missing", "undecodable", "extra")]
 
 
 @pytest.mark.parametrize("recipe,script,write,spoil,tag,kind", CASES, ids=[f"{c[0]}-{c[5]}" for c in CASES])
@@ -273,3 +286,49 @@ def test_skip_bad_through_local_data_opts(tmp_path, pool):
     r = run(d, "--stop-stage", "0", "--local-data-opts", "--num-dev 2 --skip-bad true", env={"AN4": str(corpus)})
     assert "skipped 1 bad file(s)" in r.stdout and "an101-fbbh-b.sph" in (d / "data/local/train.skipped").read_text()
     assert_sets(d, {"train_nodev": 5, "train_dev": 2})
+
+
+# -------------------------------------------------------------------- Speech Commands (egs/digits)
+
+def test_speech_commands_digits_split_by_the_upstream_lists(tmp_path, pool):
+    corpus = write_speech_commands(tmp_path / "sc", pool)
+    assert prepare("digits", "prepare_speech_commands", corpus, tmp_path / "data", False) is None
+    spk = {s: set(read_kv_dict(tmp_path / "data" / s / "utt2spk").values()) for s in ("train", "dev", "test")}
+    assert spk == {s: {f"sc-{h}" for h in hashes} for s, hashes in SC_SPEAKERS.items()}
+    text = read_kv_dict(tmp_path / "data/test/text")
+    assert len(text) == 10 and text["sc-9c0d1e2f-one-0"] == "one"           # "yes" is not a digit
+    assert len(read_kv(tmp_path / "data/train/text")) == 20
+    wav = read_kv_dict(tmp_path / "data/noise/wav.scp")
+    assert list(wav) == ["noise-white_noise"] and Path(wav["noise-white_noise"]).is_file()
+
+
+def test_speech_commands_listed_in_dev_and_test_is_an_error(tmp_path, pool):
+    corpus = write_speech_commands(tmp_path / "sc", pool)
+    with open(corpus / "testing_list.txt", "a") as f:
+        f.write("two/5e6f7a8b_nohash_0.wav\n")                       # also in validation_list.txt
+    error = prepare("digits", "prepare_speech_commands", corpus, tmp_path / "data", False)
+    assert error is not None and "validation_list.txt (line 3)" in error and "testing_list.txt (line 12)" in error
+
+
+def test_speech_commands_speaker_in_two_sets_is_an_error(tmp_path, pool):
+    corpus = write_speech_commands(tmp_path / "sc", pool)
+    (corpus / "testing_list.txt").write_text((corpus / "testing_list.txt").read_text().replace(
+        "one/9c0d1e2f_nohash_0.wav", "one/0a1b2c3d_nohash_0.wav"))   # one train speaker's file now in test
+    error = prepare("digits", "prepare_speech_commands", corpus, tmp_path / "data", False)
+    assert error is not None and "speaker sc-0a1b2c3d has recordings in both train and test" in error
+
+
+def test_speech_commands_archive_in_the_upstream_layout_is_downloaded_and_prepared(tmp_path, pool):
+    made = write_speech_commands(tmp_path / "made", pool)
+    tgz = tgz_of(made, ".")                      # members ./one/..., as download.tensorflow.org ships it
+    module = load_local(ROOT / "egs/digits", "prepare_speech_commands")
+    root = tmp_path / "downloads" / "speech_commands_v0.02"
+    with FileServer({"/data/speech_commands_v0.02.tar.gz": tgz}) as srv:
+        module.ARCHIVE = dl.Archive(f"{srv.url}/data/speech_commands_v0.02.tar.gz",
+                                    f"sha256:{hashlib.sha256(tgz).hexdigest()}", module.ARCHIVE.provides)
+        module.main(["--corpus", str(root), "--data", str(tmp_path / "data"), "--download"])
+    assert (root / "testing_list.txt").is_file() and (root / "_background_noise_/white_noise.wav").is_file()
+    assert not (root / "speech_commands_v0.02.tar.gz").exists()
+    assert len(read_kv(tmp_path / "data/dev/text")) == 10
+    module.main(["--corpus", str(root), "--data", str(tmp_path / "data2"), "--download"])   # no server: none needed
+    assert read_kv(tmp_path / "data2/train/wav.scp") == read_kv(tmp_path / "data/train/wav.scp")

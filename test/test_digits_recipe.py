@@ -1,5 +1,6 @@
-"""egs/digits end to end (stages 0-5) on a miniature FSDD and a few synthetic utterances, augmentation on
-(conf/train_smoke.yaml), with one speaker held out; and its per-speaker / per-voice report."""
+"""egs/digits end to end (stages 0-5) on a miniature FSDD, a miniature Speech Commands and a few synthetic
+utterances, augmentation on (conf/train_smoke.yaml), with one speaker held out; and its per-speaker /
+per-voice report."""
 import json
 import re
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from corpus_fixtures import SC_SPEAKERS, synthesise_pool, write_speech_commands
 from test_recipes import FSDD, ROOT, make_sandbox, run
 
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
@@ -31,7 +33,8 @@ def test_digits_recipe_holds_out_a_speaker_and_reports_each(tmp_path):
         pytest.skip(f"{FSDD} is absent")
     d = make_sandbox(tmp_path, "digits")
     (d / "conf" / "train.yaml").write_text((ROOT / "egs/digits/conf/train_smoke.yaml").read_text())
-    env = {"FSDD": str(mini_fsdd(tmp_path / "fsdd")), "OMP_NUM_THREADS": "1"}
+    env = {"FSDD": str(mini_fsdd(tmp_path / "fsdd")), "OMP_NUM_THREADS": "1",
+           "SPEECH_COMMANDS": str(write_speech_commands(tmp_path / "sc", synthesise_pool()))}
     r = run(d, "--local-data-opts", "--heldout-speaker lucas --num-train 12 --num-dev 3 --num-test 4",
             "--train-args", "--num-workers 1", env=env)
     assert "Successfully finished" in r.stdout
@@ -41,6 +44,10 @@ def test_digits_recipe_holds_out_a_speaker_and_reports_each(tmp_path):
     assert set(utt2spk("fsdd_heldout").values()) == {"lucas"} and len(utt2spk("fsdd_heldout")) == 6
     assert set(utt2spk("fsdd_test").values()) == set(SPEAKERS) and len(utt2spk("fsdd_test")) == 12
     assert len(utt2spk("synth_test")) == 4 and not set(utt2spk("synth_test").values()) & train_spk
+    # Speech Commands' digits: its train speakers in train, its test speakers a test set of their own
+    assert {f"sc-{h}" for h in SC_SPEAKERS["train"]} <= train_spk
+    assert set(utt2spk("sc_test").values()) == {f"sc-{h}" for h in SC_SPEAKERS["test"]}
+    assert len(utt2spk("sc_noise")) == 1
     exp = d / "exp" / "train"
     log = (exp / "train.log").read_text()
     assert "on the fly" in log                       # the training set was augmented audio
@@ -53,6 +60,7 @@ def test_digits_recipe_holds_out_a_speaker_and_reports_each(tmp_path):
     for spk in SPEAKERS:
         assert f"|decode_fsdd_test|{spk}|2|2|" in results
     assert "|decode_synth_test|voice " in results
+    assert "|decode_sc_test|Speech Commands speakers (pooled)|10|10|" in results
 
     # local/adapt_speaker.py: its first pass is the recipe's scored decode; an identity transform (0 epochs)
     # decodes the same again; one epoch of adaptation runs and reports both passes

@@ -6,6 +6,10 @@
 #   data/fsdd_test         FSDD's upstream test (indices 0-4 of all six speakers; the held-out one included,
 #                          so the per-speaker table shows seen against unseen)
 #   data/fsdd_heldout      every recording of --heldout-speaker (500): a speaker the model never heard
+# With SPEECH_COMMANDS set (db.sh or the environment), Google Speech Commands' ten digit words join in:
+#   data/train, data/dev   + its upstream train / validation digits (thousands of real speakers)
+#   data/sc_test           its upstream test digits, by speakers in neither train nor dev
+#   data/sc_noise          its _background_noise_ recordings, for --train-args "--augment.noise_dir data/sc_noise"
 # Run from egs/digits with path.sh sourced. FSDD's location: FSDD (db.sh or the environment).
 set -euo pipefail
 
@@ -24,7 +28,8 @@ help_message="Usage: $0 [options]
   --foreign-accents <l1,l2,..>  half of the synthetic train/dev said by these languages' espeak-ng voices
                             from English phonemes (../synth_digits/local/make_corpus.py; default: none)
   --nj <int>                parallel synthesis processes ($nj)
-The FSDD location is FSDD in db.sh (or the environment)."
+The FSDD location is FSDD in db.sh (or the environment); SPEECH_COMMANDS (optional) is Google Speech
+Commands v0.02, downloaded there (2.3 GB) when the directory lacks it."
 
 . ./db.sh
 . utils/parse_options.sh
@@ -64,9 +69,22 @@ for s in train dev; do
 done
 python utils/combine_data.py $local/fsdd/all $local/fsdd/train $local/fsdd/dev $local/fsdd/test
 
+sc_train="" sc_dev=""
+rm -rf $local/speech_commands data/sc_test data/sc_noise
+if [ -n "${SPEECH_COMMANDS:-}" ]; then
+  python local/prepare_speech_commands.py --corpus "$SPEECH_COMMANDS" --data $local/speech_commands --download
+  sc_train=$local/speech_commands/train sc_dev=$local/speech_commands/dev
+fi
+
 rm -rf data/train data/dev data/synth_test data/fsdd_test data/fsdd_heldout
-python utils/combine_data.py data/train $local/synth/train $local/fsdd/train_seen
-python utils/combine_data.py data/dev $local/synth/dev $local/fsdd/dev_seen
+# shellcheck disable=SC2086
+python utils/combine_data.py data/train $local/synth/train $local/fsdd/train_seen $sc_train
+# shellcheck disable=SC2086
+python utils/combine_data.py data/dev $local/synth/dev $local/fsdd/dev_seen $sc_dev
 python utils/combine_data.py data/synth_test $local/synth/test
 python utils/combine_data.py data/fsdd_test $local/fsdd/test
 python utils/subset_data_dir.py --spk-list $local/fsdd/heldout_speaker $local/fsdd/all data/fsdd_heldout
+if [ -n "${SPEECH_COMMANDS:-}" ]; then
+  python utils/combine_data.py data/sc_test $local/speech_commands/test
+  [ ! -d $local/speech_commands/noise ] || python utils/combine_data.py data/sc_noise $local/speech_commands/noise
+fi

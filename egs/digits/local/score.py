@@ -6,7 +6,8 @@
 Reads the per-utterance counts of exp/<tag>/decode_<set>/score_wer/result.json (sclite's per-speaker
 table, echo.bin.score) and appends a "### WER per speaker / voice" section to exp/<tag>/RESULTS.md
 (replaced, not repeated, when scored again): FSDD rows are speakers; synthetic speakers
-(<language>_<variant>_pNN: an espeak-ng voice at one pitch) are pooled into their voice variant.
+(<language>_<variant>_pNN: an espeak-ng voice at one pitch) are pooled into their voice variant, and
+Speech Commands' speakers (sc-<hash>, hundreds of people saying a digit or two each) into one row.
 Rows of a set run from the worst to the best, so the failing voices come first.
 """
 import json
@@ -17,9 +18,12 @@ from echo.score.recipe_extras import decoded_sets, percent, replace_section, sco
 
 MARK = "<!-- digits: local/score.py -->"
 SYNTH_SPEAKER = re.compile(r"[^_]+_(?P<variant>.+)_p\d\d")
+SPEECH_COMMANDS_SPEAKERS = "Speech Commands speakers (pooled)"
 
 
 def group_of(spk: str) -> str:
+    if spk.startswith("sc-"):
+        return SPEECH_COMMANDS_SPEAKERS
     m = SYNTH_SPEAKER.fullmatch(spk)
     return f"voice {m['variant']}" if m else spk
 
@@ -51,7 +55,8 @@ def main(argv=None) -> int:
             rows.append(f"|decode_{name}|{k}|{g['snt']}|{g['wrd']}|{g['err']}|{percent(wer[k])}|")
             print(f"{name} {k}: WER {percent(wer[k])} % ({g['err']}/{g['wrd']})")
     replace_section(args.exp / "RESULTS.md", MARK, table_section("WER per speaker / voice", [
-        "FSDD rows are speakers; synthetic speakers are pooled into their espeak-ng voice variant (all pitches).",
+        "FSDD rows are speakers; synthetic speakers are pooled into their espeak-ng voice variant (all pitches),",
+        "Speech Commands' speakers into one row.",
         "Worst first within each set. Err = substitutions + deletions + insertions."],
         ["dataset", "speaker / voice", "Snt", "Wrd", "Err", "WER"], rows))
     return 0
