@@ -74,6 +74,8 @@ rm -rf $local/speech_commands data/sc_test data/sc_noise
 if [ -n "${SPEECH_COMMANDS:-}" ]; then
   python local/prepare_speech_commands.py --corpus "$SPEECH_COMMANDS" --data $local/speech_commands --download
   sc_train=$local/speech_commands/train sc_dev=$local/speech_commands/dev
+  python utils/combine_data.py data/sc_test $local/speech_commands/test
+  [ ! -d $local/speech_commands/noise ] || python utils/combine_data.py data/sc_noise $local/speech_commands/noise
 fi
 
 rm -rf data/train data/dev data/synth_test data/fsdd_test data/fsdd_heldout
@@ -84,7 +86,3 @@ python utils/combine_data.py data/dev $local/synth/dev $local/fsdd/dev_seen $sc_
 python utils/combine_data.py data/synth_test $local/synth/test
 python utils/combine_data.py data/fsdd_test $local/fsdd/test
 python utils/subset_data_dir.py --spk-list $local/fsdd/heldout_speaker $local/fsdd/all data/fsdd_heldout
-if [ -n "${SPEECH_COMMANDS:-}" ]; then
-  python utils/combine_data.py data/sc_test $local/speech_commands/test
-  [ ! -d $local/speech_commands/noise ] || python utils/combine_data.py data/sc_noise $local/speech_commands/noise
-fi

@@ -57,7 +57,8 @@ def read_list(corpus: Path, name: str, problems: Problems) -> dict[str, int]:
 def scan(corpus: Path, problems: Problems) -> dict[str, list[Utt]]:
     """The digit recordings, split into train/dev/test by the upstream lists."""
     listed = {s: read_list(corpus, name, problems) for s, name in LISTS.items()}
-    for rel in sorted(set(listed["dev"]) & set(listed["test"])):
+    in_both = set(listed["dev"]) & set(listed["test"])
+    for rel in sorted(in_both):
         problems.bad(corpus / rel, f"in both {LISTS['dev']} (line {listed['dev'][rel]}) and "
                                    f"{LISTS['test']} (line {listed['test'][rel]})")
     sets = {"train": [], "dev": [], "test": []}
@@ -72,7 +73,7 @@ def scan(corpus: Path, problems: Problems) -> dict[str, list[Utt]]:
                 problems.bad(path, "unexpected file: a word folder holds <speaker-hash>_nohash_<n>.wav only")
                 continue
             rel = f"{word}/{path.name}"
-            if rel in listed["test"] and rel in listed["dev"]:
+            if rel in in_both:
                 continue                  # a skipped bad file (problems.bad above)
             which = "test" if rel in listed["test"] else "dev" if rel in listed["dev"] else "train"
             duration = audio_duration(path, problems)
